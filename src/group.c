@@ -157,7 +157,8 @@ int rail_join(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)
         return 0;
     }
     pthread_mutex_lock(&pool->lock);
-    if (pool_take_back_locked(pool, job))
+    /* Once pending is 0 the record is freed; until then it is queued or running. */
+    if (g.pending > 0 && pool_take_back_locked(pool, job))
         pool_run_locked(pool, job);
     rc = group_wait_locked(&g, NULL);
     pthread_mutex_unlock(&pool->lock);
