@@ -302,7 +302,11 @@ typedef struct rail_stats {
 } rail_stats;
 
 /*
- * rail_pool_stats - a consistent snapshot of the pool's counters. At any
+ * rail_pool_stats - a consistent snapshot of the pool's counters. They count
+ * every job on the pool's queue, including the helper jobs that
+ * rail_parallel_for() and rail_join() queue (a dropped parallel_for helper is
+ * counted in discarded but is not handed to on_discard: it carries no user
+ * work of its own). At any
  * snapshot, submitted == completed + discarded + queued + (jobs running).
  * A NULL pool or out is ignored; in a fork() child *out is zeroed.
  */

@@ -100,10 +100,15 @@ static inline void wait_until(int (*pred)(void *), void *arg)
         sched_yield();
 }
 
+static inline void sleep_us(unsigned us)
+{
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000L};
+    nanosleep(&ts, NULL);
+}
+
 static inline void sleep_ms(unsigned ms)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    sleep_us(ms * 1000);
 }
 
 #endif
