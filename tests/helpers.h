@@ -79,6 +79,15 @@ static inline void count_job(void *arg)
     atomic_fetch_add((atomic_uint *)arg, 1);
 }
 
+/* For wait_until(): true once the pool refuses outside jobs. A probe that is
+ * accepted (the shutdown has not begun yet) runs later, so it must not point
+ * into the caller's stack. */
+static inline int pool_refuses(void *pool)
+{
+    static atomic_uint probes_ran;
+    return rail_try_submit(pool, count_job, &probes_ran) == ESHUTDOWN;
+}
+
 static inline rail_pool *make_pool(unsigned threads, size_t capacity)
 {
     rail_pool *pool = NULL;

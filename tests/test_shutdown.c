@@ -108,12 +108,6 @@ static void *drain_in_thread(void *pool)
     return (void *)(intptr_t)rail_shutdown(pool, RAIL_DRAIN, NULL);
 }
 
-static int pool_refuses(void *pool)
-{
-    atomic_uint dummy = 0;
-    return rail_try_submit(pool, count_job, &dummy) == ESHUTDOWN;
-}
-
 static void drain_runs_what_jobs_spawn(void **state)
 {
     (void)state;

@@ -110,12 +110,6 @@ static void submit_blocks_until_room(void **state)
     assert_int_equal(atomic_load(&p.ran), 2);
 }
 
-static int pool_refuses(void *pool)
-{
-    atomic_uint dummy = 0;
-    return rail_try_submit(pool, count_job, &dummy) == ESHUTDOWN;
-}
-
 static void shutdown_wakes_blocked_submitters(void **state)
 {
     (void)state;

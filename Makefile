@@ -1,0 +1,57 @@
+# rail - the front door. A newcomer needs two commands:
+#   make run    build what is needed and run the main job
+#   make test   install missing dependencies, build, run every test
+# The rest are for developers: bench, install, format, clean.
+
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+PREFIX ?= /usr/local
+BUILD  := build/release
+
+# Debian packages, each named by a command or file that shows it is there.
+DEPS_BUILD := cmake:cmake gcc:gcc make:make pkg-config:pkg-config
+DEPS_TEST  := $(DEPS_BUILD) /usr/include/cmocka.h:libcmocka-dev clang:clang \
+              clang-format:clang-format
+
+.PHONY: all run test deps deps-test build install format format-check clean
+
+all: build
+
+deps:
+	@scripts/ensure-deps.sh $(DEPS_BUILD)
+
+deps-test:
+	@scripts/ensure-deps.sh $(DEPS_TEST)
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DRAIL_BUILD_TESTS=OFF >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
+
+# The main job, for now: the kitchen demo (4 workers, 10 jobs, graceful close).
+run: build
+	@$(BUILD)/examples/kitchen
+
+# Plain -O2 with gcc and with clang, then ASan+UBSan, then TSan; every build
+# with -Wall -Wextra -Wpedantic -Werror. Arguments: name, compiler,
+# sanitizers, timeout multiplier, stress rounds.
+test: deps-test format-check
+	@scripts/run-suite.sh gcc     gcc   ""                1 200
+	@scripts/run-suite.sh clang   clang ""                1 50
+	@scripts/run-suite.sh asan    gcc   address,undefined 3 60
+	@scripts/run-suite.sh tsan    "$$(scripts/tsan-cc.sh)" thread 5 40
+	@scripts/check-install.sh build/gcc
+	@echo "rail: all suites passed (gcc, clang, asan+ubsan, tsan, install)"
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+SOURCES := $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/install/*.c \
+                      examples/*.c bench/*.c bench/*.h server/*.c server/*.h)
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	@clang-format --dry-run --Werror $(SOURCES) && echo "clang-format: clean"
+
+clean:
+	rm -rf build
