@@ -34,12 +34,14 @@ run: build
 # with -Wall -Wextra -Wpedantic -Werror. Arguments: name, compiler,
 # sanitizers, timeout multiplier, stress rounds.
 test: deps-test format-check
+	@rm -f build/*.counts
 	@scripts/run-suite.sh gcc     gcc   ""                1 200
 	@scripts/run-suite.sh clang   clang ""                1 50
 	@scripts/run-suite.sh asan    gcc   address,undefined 3 60
 	@scripts/run-suite.sh tsan    "$$(scripts/tsan-cc.sh)" thread 5 40
 	@scripts/check-install.sh build/gcc
-	@echo "rail: all suites passed (gcc, clang, asan+ubsan, tsan, install)"
+	@awk '{ total += $$1; failed += $$2 } END { printf "rail: %d passed, %d failed\n", total - failed, failed }' \
+	    build/gcc.counts build/clang.counts build/asan.counts build/tsan.counts
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

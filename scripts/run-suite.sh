@@ -24,4 +24,7 @@ grep -q "^RAIL_SANITIZE:STRING=$sanitize\$" "$dir/CMakeCache.txt" || {
     echo "rail: $dir is not configured with RAIL_SANITIZE=$sanitize" >&2
     exit 1
 }
-(cd "$dir" && ctest --output-on-failure --no-tests=error)
+(cd "$dir" && ctest --output-on-failure --no-tests=error) | tee "$dir/ctest.log"
+# "N% tests passed, F tests failed out of T" -> build/NAME.counts, for the summary.
+sed -n 's/.* tests passed, \([0-9]*\) tests failed out of \([0-9]*\)/\2 \1/p' "$dir/ctest.log" \
+    >"build/$name.counts"
