@@ -135,12 +135,15 @@ int rail_pool_create(rail_pool **out, const rail_options *opts)
         return rc == EINVAL ? EINVAL : ENOMEM;
     }
 
-    pthread_mutex_lock(&pool->lock);
-    for (unsigned i = 0; i < pool->threads && rc == 0; i++) {
+    /* Every slot is ready before any worker can look at it (to steal). */
+    for (unsigned i = 0; i < pool->threads; i++) {
+        queue_init(&pool->workers[i].local);
         pool->workers[i].pool = pool;
         pool->workers[i].index = i;
-        rc = worker_start_locked(pool, &pool->workers[i]);
     }
+    pthread_mutex_lock(&pool->lock);
+    for (unsigned i = 0; i < pool->threads && rc == 0; i++)
+        rc = worker_start_locked(pool, &pool->workers[i]);
     if (rc != 0) {
         join_workers_locked(pool); /* the ones that did start */
         pthread_mutex_unlock(&pool->lock);
@@ -200,6 +203,8 @@ static void discard_queued_locked(rail_pool *pool)
     struct queue_node dropped;
     queue_init(&dropped);
     queue_move_all(&pool->queue, &dropped);
+    for (unsigned i = 0; i < pool->threads; i++)
+        queue_move_all(&pool->workers[i].local, &dropped);
     for (struct queue_node *n = dropped.next; n != &dropped; n = n->next)
         queue_item(n, struct rail_job, node)->external = 0;
     pool->queued_external = 0;

@@ -34,11 +34,13 @@ struct rail_job {
 };
 
 struct worker {
+    struct queue_node local; /* jobs this worker's jobs submitted, newest last */
     rail_pool *pool;
     pthread_t thread;
     pthread_t predecessor;    /* a thread that ended in a job; joined by its replacement */
     struct rail_job *current; /* innermost job this worker runs; NULL when idle */
     unsigned index;
+    unsigned foreign_depth; /* nested helps with jobs not from local */
     unsigned char alive;
     unsigned char has_predecessor;
 };
@@ -59,9 +61,10 @@ struct rail_pool {
                                   was queued while a worker waits to help */
     pthread_attr_t attr;
 
-    struct queue_node queue; /* jobs waiting to start, FIFO */
-    size_t queued;           /* jobs accepted, not started (includes dropped ones
-                                not yet reported) */
+    struct queue_node queue; /* outside jobs waiting to start, FIFO; workers'
+                                jobs wait in their worker's local list */
+    size_t queued;           /* jobs accepted, not started, on any list (includes
+                                dropped ones not yet reported) */
     size_t queued_external;  /* the part of queued counted against capacity */
     size_t running;          /* jobs started, not over */
     size_t capacity;         /* 0 = unbounded */
@@ -100,7 +103,7 @@ struct rail_job *job_new(rail_fn fn, void *arg, job_done_fn done, void *owner);
 void job_free_done(rail_pool *pool, struct rail_job *job, int status);
 int pool_enqueue_locked(rail_pool *pool, struct rail_job *job, enum admit_mode mode,
                         const struct timespec *deadline);
-struct rail_job *pool_take_next_locked(rail_pool *pool);
+struct rail_job *pool_take_locked(rail_pool *pool, struct worker *w, int foreign_ok, int *foreign);
 int pool_take_back_locked(rail_pool *pool, struct rail_job *job);
 int pool_cancel_locked(rail_pool *pool, struct rail_job *job);
 void pool_finish_locked(rail_pool *pool, struct rail_job *job, int status);

@@ -72,13 +72,13 @@ static int admit_locked(rail_pool *pool, int inside, enum admit_mode mode,
 int pool_enqueue_locked(rail_pool *pool, struct rail_job *job, enum admit_mode mode,
                         const struct timespec *deadline)
 {
-    int inside = worker_self(pool) != NULL;
-    int rc = admit_locked(pool, inside, mode, deadline);
+    struct worker *w = worker_self(pool);
+    int rc = admit_locked(pool, w != NULL, mode, deadline);
     if (rc != 0)
         return rc;
 
-    job->external = !inside;
-    queue_push_tail(&pool->queue, &job->node);
+    job->external = w == NULL;
+    queue_push_tail(w != NULL ? &w->local : &pool->queue, &job->node);
     pool->queued++;
     pool->queued_external += job->external;
     pool->submitted++;
@@ -108,12 +108,31 @@ static void unqueue_locked(rail_pool *pool, struct rail_job *job)
     pool->running++;
 }
 
-/* Takes the oldest queued job for the calling thread to run, or NULL. */
-struct rail_job *pool_take_next_locked(rail_pool *pool)
+/*
+ * The next job for worker w: its own newest (depth first, like a call), else
+ * the oldest outside job, else the oldest job of another worker (the biggest
+ * piece of someone else's recursion). With foreign_ok false only its own.
+ * *foreign tells which it was.
+ */
+struct rail_job *pool_take_locked(rail_pool *pool, struct worker *w, int foreign_ok, int *foreign)
 {
-    if (queue_empty(&pool->queue))
+    struct queue_node *node = NULL;
+    *foreign = 0;
+    if (!queue_empty(&w->local)) {
+        node = w->local.prev;
+    } else if (foreign_ok) {
+        *foreign = 1;
+        if (!queue_empty(&pool->queue))
+            node = pool->queue.next;
+        for (unsigned i = 1; node == NULL && i < pool->threads; i++) {
+            struct worker *victim = &pool->workers[(w->index + i) % pool->threads];
+            if (!queue_empty(&victim->local))
+                node = victim->local.next;
+        }
+    }
+    if (node == NULL)
         return NULL;
-    struct rail_job *job = queue_item(pool->queue.next, struct rail_job, node);
+    struct rail_job *job = queue_item(node, struct rail_job, node);
     unqueue_locked(pool, job);
     return job;
 }

@@ -59,10 +59,23 @@ void pool_run_locked(rail_pool *pool, struct rail_job *job)
     pool_finish_locked(pool, job, 0);
 }
 
+/* How many helped jobs from outside a worker's own list may nest on its
+ * stack; see pool_wait_locked(). */
+#define HELP_FOREIGN_MAX 8
+
 /*
  * Waits under pool->lock until ready(ctx). A worker of the pool runs queued
  * jobs meanwhile, so a job waiting for jobs queued behind it cannot deadlock
- * the pool even with one worker. The deadline is checked only when there is
+ * the pool, even with one worker.
+ *
+ * Its own list comes first: the newest there are the waiting job's children.
+ * Other jobs (outside ones, other workers') it helps with only up to
+ * HELP_FOREIGN_MAX levels deep, because each such job may wait and help in
+ * turn, and the nesting would grow with the queue instead of with the
+ * recursion (fib(23) through stack groups overflowed 8 MiB that way). Past
+ * the bound it sleeps, which cannot deadlock: the jobs it waits for are on
+ * its own list, where it runs them, or running on other workers, which by
+ * the same argument finish. The deadline is checked only when there is
  * nothing to help with.
  */
 int pool_wait_locked(rail_pool *pool, int (*ready)(const void *), const void *ctx,
@@ -71,9 +84,13 @@ int pool_wait_locked(rail_pool *pool, int (*ready)(const void *), const void *ct
     struct worker *w = worker_self(pool);
     while (!ready(ctx)) {
         if (w != NULL) {
-            struct rail_job *job = pool_take_next_locked(pool);
+            int foreign;
+            struct rail_job *job =
+                pool_take_locked(pool, w, w->foreign_depth < HELP_FOREIGN_MAX, &foreign);
             if (job != NULL) {
+                w->foreign_depth += (unsigned)foreign;
                 pool_run_locked(pool, job);
+                w->foreign_depth -= (unsigned)foreign;
                 continue;
             }
             pool->helpers_waiting++;
@@ -120,7 +137,8 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&pool->lock);
     for (;;) {
-        struct rail_job *job = pool_take_next_locked(pool);
+        int foreign;
+        struct rail_job *job = pool_take_locked(pool, w, 1, &foreign);
         if (job != NULL) {
             pool_run_locked(pool, job);
             continue;

@@ -169,6 +169,39 @@ static void join_takes_b_back_from_a_parked_pool(void **state)
     gate_destroy(&gate);
 }
 
+static void fib_group_job(void *arg)
+{
+    struct fib *f = arg;
+    if (f->n < 2) {
+        f->result = f->n;
+        return;
+    }
+    struct fib a = {f->pool, f->n - 1, 0}, b = {f->pool, f->n - 2, 0};
+    rail_group g;
+    rail_group_init(&g, f->pool);
+    rail_group_submit(&g, fib_group_job, &b);
+    fib_group_job(&a);
+    int rc = rail_group_wait(&g, NULL);
+    f->result = rc == 0 ? a.result + b.result : UINT64_MAX / 4;
+}
+
+/* A waiting worker that helped with the oldest queued job nested one wait
+ * per queued job: fib(23) through stack groups overflowed an 8 MiB stack.
+ * Helping must nest only as deep as the recursion. */
+static void deep_fork_join_through_groups_stays_shallow(void **state)
+{
+    (void)state;
+    rail_pool *pool;
+    /* A small stack makes runaway nesting fail fast and for sure. */
+    rail_options o = {.threads = 2, .stack_size = 256 * 1024};
+    assert_int_equal(rail_pool_create(&pool, &o), 0);
+    struct fib f = {pool, 24, 0};
+    assert_int_equal(rail_submit(pool, fib_group_job, &f), 0);
+    assert_int_equal(rail_wait_idle(pool, NULL), 0);
+    assert_int_equal(f.result, 46368);
+    rail_pool_destroy(pool);
+}
+
 struct group_adder {
     rail_group *group;
     atomic_uint *n;
@@ -211,6 +244,7 @@ int main(void)
         cmocka_unit_test(join_runs_both_when_queue_is_full),
         cmocka_unit_test(join_takes_b_back_from_a_parked_pool),
         cmocka_unit_test(group_jobs_may_add_to_their_group),
+        cmocka_unit_test(deep_fork_join_through_groups_stays_shallow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
