@@ -12,7 +12,12 @@ DEPS_BUILD := cmake:cmake gcc:gcc make:make pkg-config:pkg-config
 DEPS_TEST  := $(DEPS_BUILD) /usr/include/cmocka.h:libcmocka-dev clang:clang \
               clang-format:clang-format
 
-.PHONY: all run test deps deps-test build install format format-check clean
+DEPS_BENCH := $(DEPS_BUILD) g++:g++ python3:python3 gnuplot:gnuplot-nox \
+              /usr/include/glib-2.0/glib.h:libglib2.0-dev /usr/include/uv.h:libuv1-dev \
+              /usr/include/oneapi/tbb.h:libtbb-dev
+BENCH_REPS ?= 5
+
+.PHONY: all run test deps deps-test deps-bench build bench install format format-check clean
 
 all: build
 
@@ -42,6 +47,17 @@ test: deps-test format-check
 	@scripts/check-install.sh build/gcc
 	@awk '{ total += $$1; failed += $$2 } END { printf "rail: %d passed, %d failed\n", total - failed, failed }' \
 	    build/gcc.counts build/clang.counts build/asan.counts build/tsan.counts
+
+deps-bench:
+	@scripts/ensure-deps.sh $(DEPS_BENCH)
+
+# rail against GLib, libuv, OpenMP, oneTBB and the classic mutex+condvar pool;
+# writes docs/BENCHMARKS.md and docs/benchmarks.png. About 10 minutes.
+bench: deps-bench
+	@cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DRAIL_BUILD_TESTS=OFF \
+	    -DRAIL_BUILD_BENCH=ON >/dev/null
+	@cmake --build build/bench -j $(JOBS) -- --no-print-directory >/dev/null
+	@python3 bench/run.py build/bench/bench --reps $(BENCH_REPS) --out docs/BENCHMARKS.md
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
