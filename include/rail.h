@@ -136,11 +136,13 @@ typedef enum { RAIL_DRAIN, RAIL_DISCARD } rail_shutdown_mode;
  *  RAIL_DRAIN    every accepted job runs, and so does what those jobs submit
  *                while the pool drains.
  *  RAIL_DISCARD  jobs that have not started are dropped: each rail_fn job is
- *                handed to on_discard exactly once (on the calling thread,
- *                outside the pool's locks) and counted in
+ *                handed to on_discard exactly once and counted in
  *                rail_stats.discarded; their groups' waits and joins return
  *                ECANCELED, their futures complete with ECANCELED. Workers'
- *                submissions fail with ESHUTDOWN from now on.
+ *                submissions fail with ESHUTDOWN from now on. on_discard
+ *                runs on the thread that drops the job: this caller, or a
+ *                worker that takes a job a running job pushed just as the
+ *                discard began; never with a lock of the pool held.
  * Running jobs always finish; then the workers exit and are joined.
  *
  * Returns 0 once the pool has stopped (at once if it already had).
@@ -199,8 +201,13 @@ int rail_group_submit(rail_group *group, rail_fn fn, void *arg);
  * rail_group_wait - wait until every job of the group has run or was dropped.
  *
  * A worker of the group's pool that waits runs queued jobs of the pool
- * (possibly unrelated ones) until the group is done, so nested waits never
- * deadlock, even with one worker.
+ * until the group is done, so nested waits never deadlock, even with one
+ * worker: first the jobs it submitted itself (the group's, in fork-join
+ * code), then others, but at most 16 of those nested on its stack (each may
+ * wait and help in turn). Past that bound it sleeps until the group is
+ * done. So a chain of more than 16 nested waits for jobs that are neither
+ * the waiter's own nor its descendants', with every worker so blocked, can
+ * stall; fork-join code cannot build one.
  *
  * Returns 0 when all jobs ran; the group is then empty and may be reused.
  * Errors: ECANCELED  at least one job was dropped by RAIL_DISCARD (the group
@@ -302,12 +309,14 @@ typedef struct rail_stats {
 } rail_stats;
 
 /*
- * rail_pool_stats - a consistent snapshot of the pool's counters. They count
+ * rail_pool_stats - a snapshot of the pool's counters. They are kept per
+ * worker and summed here, so while jobs run the sums are read at slightly
+ * different moments; once the pool is idle they are exact. They count
  * every job on the pool's queue, including the helper jobs that
  * rail_parallel_for() and rail_join() queue (a dropped parallel_for helper is
  * counted in discarded but is not handed to on_discard: it carries no user
- * work of its own). At any
- * snapshot, submitted == completed + discarded + queued + (jobs running).
+ * work of its own). When the pool is idle,
+ * submitted == completed + discarded.
  * A NULL pool or out is ignored; in a fork() child *out is zeroed.
  */
 void rail_pool_stats(rail_pool *pool, rail_stats *out);

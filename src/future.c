@@ -1,79 +1,100 @@
 /*
- * future.c - a job with a result. The job record lives inside the future,
- * so a future costs one allocation. Two references keep it alive: the
- * caller's (until rail_future_release) and the queued job's (until it is
- * over). Everything here is guarded by the pool's lock.
+ * future.c - a job with a result. One allocation holds a latch (the job's
+ * end), a state and two references: the caller's, until
+ * rail_future_release(), and the queued job's, until a worker is done with
+ * its entry. The job runs only if it moves the state from QUEUED to RUNNING;
+ * cancel and discard move it from QUEUED to CANCELLED. A cancelled job's
+ * entry stays in its queue as a tombstone until a worker passes it.
  */
 #include "pool.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
+enum { FUTURE_QUEUED, FUTURE_RUNNING, FUTURE_CANCELLED };
+
 struct rail_future {
-    struct rail_job job;
+    struct latch latch; /* 1 until the job is over */
+    atomic_int state;
+    atomic_uint refs;
     rail_pool *pool;
-    rail_task task;
+    rail_task task; /* or, when NULL, fn: rail_join's second half from outside */
+    rail_fn fn;
     void *arg;
     void *result;
-    int status; /* valid once done: 0, ECANCELED or EOWNERDEAD */
-    unsigned char done;
-    unsigned char refs;
+    unsigned char in_ring; /* queued in a bounded pool's injector: a tombstone there
+                              must not count against the capacity */
 };
 
-/* The job's body. result is published to waiters by the pool lock taken
- * when the job is accounted for. */
-static void future_run(void *arg)
+static void future_unref(struct rail_future *f)
 {
-    struct rail_future *f = arg;
-    f->result = f->task(f->arg);
-}
-
-static int future_ready(const void *f)
-{
-    return ((const struct rail_future *)f)->done;
-}
-
-/* Drops one reference under the pool lock; 1 when it was the last. */
-static int future_unref_locked(struct rail_future *f)
-{
-    return --f->refs == 0;
-}
-
-static void future_done(rail_pool *pool, struct rail_job *job, int status)
-{
-    struct rail_future *f = queue_item(&job->node, struct rail_future, job.node);
-    f->status = status;
-    if (status != 0)
-        f->result = NULL;
-    f->done = 1;
-    if (pool->done_waiters > 0)
-        pthread_cond_broadcast(&pool->done_cond);
-    if (future_unref_locked(f))
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
         free(f);
 }
 
-int rail_async(rail_pool *pool, rail_task fn, void *arg, rail_future **future)
+static int claim(struct rail_future *f, int to)
 {
-    if (pool == NULL || fn == NULL || future == NULL)
-        return EINVAL;
-    if (pool_forked(pool))
-        return ECHILD;
-    struct rail_future *f = calloc(1, sizeof *f);
+    int queued = FUTURE_QUEUED;
+    return atomic_compare_exchange_strong_explicit(&f->state, &queued, to, memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
+
+int future_claim(void *future)
+{
+    return claim(future, FUTURE_RUNNING);
+}
+
+int future_claim_for_drop(void *future)
+{
+    return claim(future, FUTURE_CANCELLED);
+}
+
+void future_run(void *future)
+{
+    struct rail_future *f = future;
+    if (f->task != NULL)
+        f->result = f->task(f->arg); /* published by the latch's release */
+    else
+        f->fn(f->arg);
+}
+
+/* The job is over (status 0, ECANCELED, EOWNERDEAD); its entry is gone. */
+void future_finish(void *future, int status)
+{
+    struct rail_future *f = future;
+    if (status != 0)
+        f->result = NULL;
+    latch_done(&f->latch, status);
+    future_unref(f);
+}
+
+/* A worker took the entry of a future cancelled while queued. */
+void future_unclaimed_popped(void *future)
+{
+    struct rail_future *f = future;
+    if (f->in_ring)
+        atomic_fetch_sub_explicit(&f->pool->tombstones, 1, memory_order_relaxed);
+    future_unref(f);
+}
+
+/* Makes and queues a future for task(arg), or for fn(arg) when task is NULL. */
+static int future_submit(rail_pool *pool, rail_task task, rail_fn fn, void *arg,
+                         enum admit_mode mode, rail_future **future)
+{
+    struct rail_future *f = malloc(sizeof *f);
     if (f == NULL)
         return ENOMEM;
-    queue_init(&f->job.node);
-    f->job.fn = future_run;
-    f->job.arg = f;
-    f->job.done = future_done;
-    f->job.report = 0; /* the future itself tells of a drop */
+    latch_init(&f->latch, 1);
+    atomic_init(&f->state, FUTURE_QUEUED);
+    atomic_init(&f->refs, 2);
     f->pool = pool;
-    f->task = fn;
+    f->task = task;
+    f->fn = fn;
     f->arg = arg;
-    f->refs = 2;
-
-    pthread_mutex_lock(&pool->lock);
-    int rc = pool_enqueue_locked(pool, &f->job, ADMIT_BLOCK, NULL);
-    pthread_mutex_unlock(&pool->lock);
+    f->result = NULL;
+    f->in_ring = worker_self(pool) == NULL && pool->capacity != 0;
+    struct job job = {.fn = NULL, .arg = NULL, .owner = f, .kind = JOB_FUTURE};
+    int rc = pool_submit(pool, &job, mode, NULL);
     if (rc != 0) {
         free(f);
         return rc;
@@ -82,21 +103,76 @@ int rail_async(rail_pool *pool, rail_task fn, void *arg, rail_future **future)
     return 0;
 }
 
+int rail_async(rail_pool *pool, rail_task fn, void *arg, rail_future **future)
+{
+    if (pool == NULL || fn == NULL || future == NULL)
+        return EINVAL;
+    if (pool_forked(pool))
+        return ECHILD;
+    return future_submit(pool, fn, NULL, arg, ADMIT_BLOCK, future);
+}
+
+/* A job taken while discarding. 1 if it was dropped now (and is counted),
+ * 0 if it was a cancelled future's leftover entry. */
+int future_drop(void *future)
+{
+    struct rail_future *f = future;
+    if (!claim(f, FUTURE_CANCELLED)) {
+        future_unclaimed_popped(f);
+        return 0;
+    }
+    rail_options *o = &f->pool->opts;
+    if (f->task == NULL && o->on_discard != NULL) /* a user's rail_fn: report it */
+        o->on_discard(f->fn, f->arg, o->ctx);
+    future_finish(f, ECANCELED);
+    return 1;
+}
+
+/*
+ * rail_join from an outside thread: b(arg) is queued as a future, so that
+ * the caller can take it back with one CAS once a has run. A job in the ring
+ * cannot be unlinked; its entry becomes a tombstone.
+ */
+int future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)
+{
+    struct rail_future *f;
+    int rc = future_submit(pool, NULL, b, arg_b, ADMIT_QUIET, &f);
+    if (rc == ESHUTDOWN)
+        return ESHUTDOWN;
+    a(arg_a);
+    if (rc != 0) { /* not queued: full, or out of memory */
+        b(arg_b);
+        return 0;
+    }
+    if (claim(f, FUTURE_RUNNING)) { /* no worker took it: run it here */
+        if (f->in_ring)
+            atomic_fetch_add_explicit(&pool->tombstones, 1, memory_order_relaxed);
+        b(arg_b);
+        atomic_fetch_add_explicit(&pool->taken_back, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) != 0)
+            pool_notify_idle(pool);
+        future_unref(f);
+        return 0;
+    }
+    rc = pool_wait(pool, &f->latch, NULL);
+    if (rc == 0)
+        rc = atomic_load_explicit(&f->latch.status, memory_order_relaxed);
+    future_unref(f);
+    return rc;
+}
+
 int rail_future_wait(rail_future *f, void **result, const struct timespec *deadline)
 {
     if (f == NULL || !deadline_valid(deadline))
         return EINVAL;
     if (pool_forked(f->pool))
         return ECHILD;
-    pthread_mutex_lock(&f->pool->lock);
-    int rc = pool_wait_locked(f->pool, future_ready, f, deadline);
-    if (rc == 0) {
-        rc = f->status;
-        if (result != NULL)
-            *result = f->result;
-    }
-    pthread_mutex_unlock(&f->pool->lock);
-    return rc;
+    int rc = pool_wait(f->pool, &f->latch, deadline);
+    if (rc != 0)
+        return rc;
+    if (result != NULL)
+        *result = f->result;
+    return atomic_load_explicit(&f->latch.status, memory_order_relaxed);
 }
 
 int rail_future_cancel(rail_future *f)
@@ -106,28 +182,27 @@ int rail_future_cancel(rail_future *f)
     if (pool_forked(f->pool))
         return ECHILD;
     rail_pool *pool = f->pool;
-    int rc;
-    pthread_mutex_lock(&pool->lock);
-    if (pool_cancel_locked(pool, &f->job))
-        rc = 0; /* future_done ran: status ECANCELED */
-    else
-        rc = f->done && f->status == ECANCELED ? 0 : EBUSY;
-    pthread_mutex_unlock(&pool->lock);
-    return rc;
+    if (!claim(f, FUTURE_CANCELLED))
+        return atomic_load_explicit(&f->state, memory_order_acquire) == FUTURE_CANCELLED ? 0
+                                                                                         : EBUSY;
+    if (f->in_ring) /* its entry stays until a worker passes it: don't count it */
+        atomic_fetch_add_explicit(&pool->tombstones, 1, memory_order_relaxed);
+    latch_done(&f->latch, ECANCELED);
+    atomic_fetch_add_explicit(&pool->cancelled, 1, memory_order_seq_cst);
+    if (f->in_ring && atomic_load_explicit(&pool->space_waiters, memory_order_seq_cst) != 0)
+        pool_wake_space_waiters(pool);
+    if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) != 0)
+        pool_notify_idle(pool);
+    return 0;
 }
 
 void rail_future_release(rail_future *f)
 {
     if (f == NULL)
         return;
-    if (pool_forked(f->pool)) {
+    if (pool_forked(f->pool)) { /* the queue's reference died with the parent's workers */
         free(f);
         return;
     }
-    rail_pool *pool = f->pool;
-    pthread_mutex_lock(&pool->lock);
-    int last = future_unref_locked(f);
-    pthread_mutex_unlock(&pool->lock);
-    if (last)
-        free(f);
+    future_unref(f);
 }

@@ -1,21 +1,17 @@
 /*
- * group.c - groups of jobs to wait for, and rail_join() built on one.
- *
- * A group is a counter of its jobs not yet over, guarded by its pool's lock,
- * and the first error any of them reported. It lives in caller memory.
+ * group.c - groups of jobs to wait for, and rail_join() built on a latch.
+ * A group is a latch in caller memory, bound to a pool.
  */
 #include "pool.h"
 
 #include <errno.h>
-#include <stdlib.h>
 
 #define GROUP_MAGIC 0x7261696c67727570ull /* "railgrup": tells an initialised group */
 
 struct group {
     rail_pool *pool;
     uint64_t magic;
-    size_t pending; /* jobs queued or running */
-    int status;     /* first ECANCELED or EOWNERDEAD since the last wait */
+    struct latch latch;
 };
 
 _Static_assert(sizeof(struct group) <= sizeof(rail_group), "rail_group too small");
@@ -29,23 +25,6 @@ static struct group *group_of(rail_group *group)
     return g->magic == GROUP_MAGIC && g->pool != NULL ? g : NULL;
 }
 
-static int group_empty(const void *g)
-{
-    return ((const struct group *)g)->pending == 0;
-}
-
-static void group_done(rail_pool *pool, struct rail_job *job, int status)
-{
-    struct group *g = job->owner;
-    free(job);
-    if (status != 0 && g->status == 0)
-        g->status = status;
-    /* The waiter may free g once it sees pending == 0: it cannot before we
-     * drop the lock, and g is not touched after this. */
-    if (--g->pending == 0 && pool->done_waiters > 0)
-        pthread_cond_broadcast(&pool->done_cond);
-}
-
 int rail_group_init(rail_group *group, rail_pool *pool)
 {
     if (group == NULL || pool == NULL)
@@ -53,27 +32,24 @@ int rail_group_init(rail_group *group, rail_pool *pool)
     if (pool_forked(pool))
         return ECHILD;
     struct group *g = (struct group *)(void *)group->opaque;
-    *g = (struct group){.pool = pool, .magic = GROUP_MAGIC};
+    g->pool = pool;
+    g->magic = GROUP_MAGIC;
+    latch_init(&g->latch, 0);
     return 0;
 }
 
-/* Queues fn(arg) as a job of g; 0 or an error from pool_enqueue_locked(). */
-static int group_add(struct group *g, rail_fn fn, void *arg, enum admit_mode mode, int report,
-                     struct rail_job **added)
+/* Queues fn(arg) as a job of latch; the latch counts it before it is
+ * published, and forgets it if it could not be. */
+static int latch_submit(rail_pool *pool, struct latch *latch, rail_fn fn, void *arg, unsigned kind,
+                        enum admit_mode mode)
 {
-    struct rail_job *job = job_new(fn, arg, group_done, g);
-    if (job == NULL)
-        return ENOMEM;
-    job->report = (unsigned char)report;
-    pthread_mutex_lock(&g->pool->lock);
-    int rc = pool_enqueue_locked(g->pool, job, mode, NULL);
-    if (rc == 0)
-        g->pending++;
-    pthread_mutex_unlock(&g->pool->lock);
+    int rc = latch_add(latch);
     if (rc != 0)
-        free(job);
-    else if (added != NULL)
-        *added = job;
+        return rc;
+    struct job job = {.fn = fn, .arg = arg, .owner = latch, .kind = kind};
+    rc = pool_submit(pool, &job, mode, NULL);
+    if (rc != 0)
+        latch_unadd(latch);
     return rc;
 }
 
@@ -84,25 +60,14 @@ int rail_group_submit(rail_group *group, rail_fn fn, void *arg)
         return EINVAL;
     if (pool_forked(g->pool))
         return ECHILD;
-    return group_add(g, fn, arg, ADMIT_BLOCK, 1, NULL);
+    return latch_submit(g->pool, &g->latch, fn, arg, JOB_LATCH, ADMIT_BLOCK);
 }
 
-/* For the library's own helper jobs: never blocks, not reported to
- * on_discard, and a full queue is not counted as a rejection. */
-int group_try_add(rail_group *group, rail_fn fn, void *arg)
+/* For the library's own helper jobs: never blocks, never reaches on_discard. */
+int group_try_add_helper(rail_group *group, rail_fn fn, void *arg)
 {
-    return group_add(group_of(group), fn, arg, ADMIT_QUIET, 0, NULL);
-}
-
-/* Waits for g with the pool locked; the group's status, reset, or ETIMEDOUT. */
-static int group_wait_locked(struct group *g, const struct timespec *deadline)
-{
-    int rc = pool_wait_locked(g->pool, group_empty, g, deadline);
-    if (rc == 0) {
-        rc = g->status;
-        g->status = 0;
-    }
-    return rc;
+    struct group *g = group_of(group);
+    return latch_submit(g->pool, &g->latch, fn, arg, JOB_HELPER, ADMIT_QUIET);
 }
 
 int rail_group_wait(rail_group *group, const struct timespec *deadline)
@@ -112,10 +77,8 @@ int rail_group_wait(rail_group *group, const struct timespec *deadline)
         return EINVAL;
     if (pool_forked(g->pool))
         return ECHILD;
-    pthread_mutex_lock(&g->pool->lock);
-    int rc = group_wait_locked(g, deadline);
-    pthread_mutex_unlock(&g->pool->lock);
-    return rc;
+    int rc = pool_wait(g->pool, &g->latch, deadline);
+    return rc != 0 ? rc : latch_take_status(&g->latch);
 }
 
 void rail_group_destroy(rail_group *group)
@@ -123,20 +86,17 @@ void rail_group_destroy(rail_group *group)
     struct group *g = group_of(group);
     if (g == NULL)
         return;
-    if (!pool_forked(g->pool)) {
-        pthread_mutex_lock(&g->pool->lock);
-        group_wait_locked(g, NULL);
-        pthread_mutex_unlock(&g->pool->lock);
-    }
+    if (!pool_forked(g->pool))
+        pool_wait(g->pool, &g->latch, NULL);
     g->magic = 0;
 }
 
 /*
- * b goes on the queue for another worker to take while a runs here. If
- * nobody took it by the time a returns, the caller takes it back and runs it
- * itself rather than waiting: that is the common case on a busy pool, and it
- * costs no context switch. A queue that is full is no reason to block: b then
- * simply runs after a.
+ * From a worker, b goes on its own deque for a thief to take while a runs
+ * here; if nobody took it, the worker pops it back and runs it: a push and a
+ * pop, no context switch. From outside, see future_join_outside(). A full
+ * queue or a discarding pool is no reason to block: b then runs after a,
+ * here.
  */
 int rail_join(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)
 {
@@ -144,23 +104,18 @@ int rail_join(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)
         return EINVAL;
     if (pool_forked(pool))
         return ECHILD;
-
-    struct group g = {.pool = pool, .magic = GROUP_MAGIC};
-    struct rail_job *job = NULL;
-    int rc = group_add(&g, b, arg_b, ADMIT_QUIET, 1, &job);
-    if (rc == ESHUTDOWN && worker_self(pool) == NULL)
-        return ESHUTDOWN;
-
+    struct worker *w = worker_self(pool);
+    if (w == NULL)
+        return future_join_outside(pool, a, arg_a, b, arg_b);
+    struct latch latch;
+    latch_init(&latch, 0);
+    int rc = latch_submit(pool, &latch, b, arg_b, JOB_LATCH, ADMIT_QUIET);
     a(arg_a);
-    if (job == NULL) { /* not queued: full, out of memory, or discarding */
+    if (rc != 0) { /* not queued: discarding, or out of memory */
         b(arg_b);
         return 0;
     }
-    pthread_mutex_lock(&pool->lock);
-    /* Once pending is 0 the record is freed; until then it is queued or running. */
-    if (g.pending > 0 && pool_take_back_locked(pool, job))
-        pool_run_locked(pool, job);
-    rc = group_wait_locked(&g, NULL);
-    pthread_mutex_unlock(&pool->lock);
-    return rc;
+    if (!worker_take_back(w, &latch))
+        pool_wait(pool, &latch, NULL);
+    return latch_take_status(&latch);
 }

@@ -1,6 +1,7 @@
 /*
  * parallel_for.c - a range split into chunks that the caller and up to one
- * helper job per worker claim from a shared counter until none are left.
+ * helper job per other worker claim from a shared counter until none are
+ * left.
  *
  * Claiming on demand balances uneven chunks by itself, and because the
  * caller claims too, the loop finishes even if no helper ever starts (full
@@ -11,9 +12,12 @@
 #include <errno.h>
 #include <stdatomic.h>
 
+int group_try_add_helper(rail_group *group, rail_fn fn, void *arg);
+
 struct range_work {
-    atomic_size_t next; /* the next chunk to claim */
-    size_t chunks, begin, end, grain;
+    _Alignas(64) atomic_size_t next; /* the next chunk to claim; alone on its line */
+    _Alignas(64) size_t chunks;
+    size_t begin, end, grain;
     rail_range_fn body;
     void *arg;
 };
@@ -23,7 +27,7 @@ static void run_chunks(void *arg)
     struct range_work *w = arg;
     for (;;) {
         /* Relaxed: the claim needs only atomicity; the bodies' writes reach
-         * the caller through the group's lock. */
+         * the caller through the group's latch. */
         size_t k = atomic_fetch_add_explicit(&w->next, 1, memory_order_relaxed);
         if (k >= w->chunks)
             return;
@@ -31,14 +35,6 @@ static void run_chunks(void *arg)
         size_t e = w->end - b > w->grain ? b + w->grain : w->end;
         w->body(b, e, w->arg);
     }
-}
-
-static int accepting_outside_jobs(rail_pool *pool)
-{
-    pthread_mutex_lock(&pool->lock);
-    int ok = pool->state == POOL_RUNNING;
-    pthread_mutex_unlock(&pool->lock);
-    return ok;
 }
 
 int rail_parallel_for(rail_pool *pool, size_t begin, size_t end, size_t grain, rail_range_fn body,
@@ -49,7 +45,7 @@ int rail_parallel_for(rail_pool *pool, size_t begin, size_t end, size_t grain, r
     if (pool_forked(pool))
         return ECHILD;
     int inside = worker_self(pool) != NULL;
-    if (!inside && !accepting_outside_jobs(pool))
+    if (!inside && pool_state(pool) != POOL_RUNNING)
         return ESHUTDOWN;
     if (begin == end)
         return 0;
@@ -73,7 +69,7 @@ int rail_parallel_for(rail_pool *pool, size_t begin, size_t end, size_t grain, r
     rail_group_init(&g, pool);
     size_t helpers = w.chunks - 1 < others ? w.chunks - 1 : others;
     for (size_t i = 0; i < helpers; i++)
-        if (group_try_add(&g, run_chunks, &w) != 0)
+        if (group_try_add_helper(&g, run_chunks, &w) != 0)
             break;
     run_chunks(&w);
     int rc = rail_group_wait(&g, NULL);

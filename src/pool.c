@@ -1,5 +1,6 @@
 /*
- * pool.c - a pool's life: create, wait for idle, shut down, destroy, stats.
+ * pool.c - a pool's life: create, wait for idle, shut down (drain or
+ * discard), destroy, stats.
  */
 #include "pool.h"
 
@@ -10,12 +11,28 @@
 #include <string.h>
 #include <unistd.h>
 
+#define FRAMES_INITIAL 32
+
 static unsigned online_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
         return 1;
     return n > (long)RAIL_MAX_THREADS ? RAIL_MAX_THREADS : (unsigned)n;
+}
+
+/* Memory for objects with cache-line-aligned members; zeroed. */
+static void *alloc_aligned(size_t size)
+{
+    void *p = aligned_alloc(64, (size + 63) / 64 * 64);
+    if (p != NULL)
+        memset(p, 0, size);
+    return p;
+}
+
+int pool_state(const rail_pool *pool)
+{
+    return atomic_load_explicit(&((rail_pool *)pool)->state, memory_order_acquire);
 }
 
 /* Waits run on CLOCK_MONOTONIC, the clock of rail_deadline(). */
@@ -34,57 +51,78 @@ static int cond_init(pthread_cond_t *cond)
 
 static void sync_destroy(rail_pool *pool)
 {
-    pthread_cond_destroy(&pool->done_cond);
     pthread_cond_destroy(&pool->idle_cond);
     pthread_cond_destroy(&pool->space_cond);
-    pthread_cond_destroy(&pool->work_cond);
     pthread_mutex_destroy(&pool->lock);
+    pthread_mutex_destroy(&pool->space_lock);
+    pthread_mutex_destroy(&pool->overflow_lock);
     pthread_attr_destroy(&pool->attr);
 }
 
 static int sync_init(rail_pool *pool)
 {
-    int rc = pthread_attr_init(&pool->attr);
-    if (rc != 0)
-        return rc;
+    if (pthread_attr_init(&pool->attr) != 0)
+        return ENOMEM;
     if (pool->opts.stack_size != 0 &&
         pthread_attr_setstacksize(&pool->attr, pool->opts.stack_size) != 0) {
         pthread_attr_destroy(&pool->attr);
         return EINVAL;
     }
-    /* Destroying never-initialised objects is undefined, so unwind in order. */
-    rc = pthread_mutex_init(&pool->lock, NULL);
-    if (rc == 0 && (rc = cond_init(&pool->work_cond)) != 0)
-        pthread_mutex_destroy(&pool->lock);
-    if (rc == 0 && (rc = cond_init(&pool->space_cond)) != 0) {
-        pthread_cond_destroy(&pool->work_cond);
-        pthread_mutex_destroy(&pool->lock);
-    }
-    if (rc == 0 && (rc = cond_init(&pool->idle_cond)) != 0) {
-        pthread_cond_destroy(&pool->space_cond);
-        pthread_cond_destroy(&pool->work_cond);
-        pthread_mutex_destroy(&pool->lock);
-    }
-    if (rc == 0 && (rc = cond_init(&pool->done_cond)) != 0) {
-        pthread_cond_destroy(&pool->idle_cond);
-        pthread_cond_destroy(&pool->space_cond);
-        pthread_cond_destroy(&pool->work_cond);
-        pthread_mutex_destroy(&pool->lock);
-    }
-    if (rc != 0)
-        pthread_attr_destroy(&pool->attr);
-    return rc;
+    /* On Linux none of these can fail; elsewhere report it, and leak rather
+     * than destroy objects that were never initialised. */
+    if (pthread_mutex_init(&pool->lock, NULL) != 0 ||
+        pthread_mutex_init(&pool->space_lock, NULL) != 0 ||
+        pthread_mutex_init(&pool->overflow_lock, NULL) != 0 || cond_init(&pool->idle_cond) != 0 ||
+        cond_init(&pool->space_cond) != 0)
+        return ENOMEM;
+    return 0;
 }
 
-/* Tells the workers to exit once the queue is empty and joins them. Called
- * with the lock held and nothing queued or running; drops it meanwhile. */
+static void free_pool(rail_pool *pool)
+{
+    if (pool->workers != NULL) {
+        for (unsigned i = 0; i < pool->threads; i++) {
+            deque_destroy(&pool->workers[i].deque);
+            free(pool->workers[i].frames);
+        }
+        free(pool->workers);
+    }
+    ring_destroy(&pool->injector);
+    overflow_free(pool);
+    free(pool);
+}
+
+static int init_workers(rail_pool *pool)
+{
+    pool->workers = alloc_aligned(pool->threads * sizeof *pool->workers);
+    if (pool->workers == NULL)
+        return ENOMEM;
+    for (unsigned i = 0; i < pool->threads; i++) {
+        struct worker *w = &pool->workers[i];
+        w->pool = pool;
+        w->index = i;
+        w->victim = i + 1;
+        w->frames_cap = FRAMES_INITIAL;
+        w->frames = malloc(FRAMES_INITIAL * sizeof *w->frames);
+        if (w->frames == NULL || deque_init(&w->deque) != 0) {
+            free(w->frames);
+            w->frames = NULL;
+            pool->threads = i; /* free_pool() frees what was made */
+            return ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Tells the workers to exit and joins them. Called with the lock held and
+ * the pool idle; drops it meanwhile. */
 static void join_workers_locked(rail_pool *pool)
 {
     pool->joining = 1;
-    pool->stop = 1;
-    pthread_cond_broadcast(&pool->work_cond);
+    atomic_store_explicit(&pool->stop, 1, memory_order_seq_cst);
+    pool_wake_all(pool);
     pthread_mutex_unlock(&pool->lock);
-    /* Nothing runs, so no slot changes hands while we join. */
+    /* The pool is idle: no job runs, so no slot changes hands while we join. */
     for (unsigned i = 0; i < pool->threads; i++) {
         struct worker *w = &pool->workers[i];
         if (w->alive)
@@ -97,7 +135,7 @@ static void join_workers_locked(rail_pool *pool)
     pthread_mutex_lock(&pool->lock);
     pool->alive = 0;
     pool->joining = 0;
-    pool->state = POOL_STOPPED;
+    atomic_store_explicit(&pool->state, POOL_STOPPED, memory_order_release);
     pthread_cond_broadcast(&pool->idle_cond);
 }
 
@@ -111,36 +149,34 @@ int rail_pool_create(rail_pool **out, const rail_options *opts)
     if (o.stack_size != 0 && o.stack_size < (size_t)PTHREAD_STACK_MIN)
         return EINVAL;
 
-    rail_pool *pool = calloc(1, sizeof *pool);
+    rail_pool *pool = alloc_aligned(sizeof *pool);
     if (pool == NULL)
         return ENOMEM;
-    pool->threads = o.threads != 0 ? o.threads : online_cpus();
-    pool->workers = calloc(pool->threads, sizeof *pool->workers);
-    if (pool->workers == NULL) {
-        free(pool);
-        return ENOMEM;
-    }
     snprintf(pool->name, sizeof pool->name, "%s", o.name != NULL ? o.name : "rail");
     o.name = NULL; /* copied; the caller's string may go away */
     pool->opts = o;
     pool->capacity = o.queue_capacity;
-    pool->state = POOL_RUNNING;
+    pool->threads = o.threads != 0 ? o.threads : online_cpus();
     pool->fork_generation = fork_generation();
-    queue_init(&pool->queue);
+    atomic_init(&pool->state, POOL_RUNNING);
 
-    int rc = sync_init(pool);
+    /* Room for the capacity plus some cancelled futures still in the ring;
+     * an unbounded pool spills into the overflow list past 4096. */
+    size_t cells = 4096;
+    if (o.queue_capacity != 0)
+        cells = o.queue_capacity + (o.queue_capacity < 1024 ? o.queue_capacity : 1024);
+    if (cells < 64)
+        cells = 64;
+    int rc = ring_init(&pool->injector, cells);
     if (rc != 0) {
-        free(pool->workers);
         free(pool);
-        return rc == EINVAL ? EINVAL : ENOMEM;
+        return rc;
+    }
+    if ((rc = init_workers(pool)) != 0 || (rc = sync_init(pool)) != 0) {
+        free_pool(pool);
+        return rc;
     }
 
-    /* Every slot is ready before any worker can look at it (to steal). */
-    for (unsigned i = 0; i < pool->threads; i++) {
-        queue_init(&pool->workers[i].local);
-        pool->workers[i].pool = pool;
-        pool->workers[i].index = i;
-    }
     pthread_mutex_lock(&pool->lock);
     for (unsigned i = 0; i < pool->threads && rc == 0; i++)
         rc = worker_start_locked(pool, &pool->workers[i]);
@@ -148,8 +184,7 @@ int rail_pool_create(rail_pool **out, const rail_options *opts)
         join_workers_locked(pool); /* the ones that did start */
         pthread_mutex_unlock(&pool->lock);
         sync_destroy(pool);
-        free(pool->workers);
-        free(pool);
+        free_pool(pool);
         return EAGAIN;
     }
     pthread_mutex_unlock(&pool->lock);
@@ -157,20 +192,56 @@ int rail_pool_create(rail_pool **out, const rail_options *opts)
     return 0;
 }
 
-static int pool_idle(const rail_pool *pool)
+/*
+ * Everything submitted is over. The "over" counters are read before the
+ * "submitted" ones, and a job is counted over only after it was counted
+ * submitted, so equal sums mean the pool was idle between the two reads.
+ */
+static int pool_is_idle(rail_pool *pool)
 {
-    return pool->queued == 0 && pool->running == 0;
+    uint64_t over = atomic_load_explicit(&pool->outside_dropped, memory_order_acquire) +
+                    atomic_load_explicit(&pool->cancelled, memory_order_acquire) +
+                    atomic_load_explicit(&pool->taken_back, memory_order_acquire) +
+                    atomic_load_explicit(&pool->voided, memory_order_acquire);
+    for (unsigned i = 0; i < pool->threads; i++) {
+        struct worker *w = &pool->workers[i];
+        over += atomic_load_explicit(&w->completed, memory_order_acquire) +
+                atomic_load_explicit(&w->dropped, memory_order_acquire);
+    }
+    atomic_thread_fence(memory_order_seq_cst);
+    uint64_t submitted = atomic_load_explicit(&pool->injector.enq, memory_order_acquire) +
+                         atomic_load_explicit(&pool->overflow_pushed, memory_order_acquire);
+    for (unsigned i = 0; i < pool->threads; i++)
+        submitted += atomic_load_explicit(&pool->workers[i].submitted, memory_order_acquire);
+    return over == submitted;
 }
 
-/* One wait on idle_cond: 0 when woken, ETIMEDOUT at the deadline. */
+void pool_notify_idle(rail_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    pthread_cond_broadcast(&pool->idle_cond);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* One wait on idle_cond, as a registered idle waiter (workers about to
+ * sleep wake those). 0 when woken, ETIMEDOUT at the deadline. */
 static int wait_idle_cond_locked(rail_pool *pool, const struct timespec *deadline)
 {
-    if (pool->alive < pool->threads && pool->state != POOL_STOPPED)
+    if (atomic_load_explicit(&pool->vacant, memory_order_relaxed) != 0 &&
+        pool_state(pool) != POOL_STOPPED)
         pool_respawn_locked(pool);
-    pool->idle_waiters++;
-    int rc = cond_wait_until(&pool->idle_cond, &pool->lock, deadline);
-    pool->idle_waiters--;
-    return rc == ETIMEDOUT ? ETIMEDOUT : 0;
+    return cond_wait_until(&pool->idle_cond, &pool->lock, deadline) == ETIMEDOUT ? ETIMEDOUT : 0;
+}
+
+static void idle_waiter_enter(rail_pool *pool)
+{
+    atomic_fetch_add_explicit(&pool->idle_waiters, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void idle_waiter_leave(rail_pool *pool)
+{
+    atomic_fetch_sub_explicit(&pool->idle_waiters, 1, memory_order_relaxed);
 }
 
 int rail_wait_idle(rail_pool *pool, const struct timespec *deadline)
@@ -183,42 +254,64 @@ int rail_wait_idle(rail_pool *pool, const struct timespec *deadline)
         return EDEADLK;
     int rc = 0;
     pthread_mutex_lock(&pool->lock);
-    while (!pool_idle(pool) && rc == 0)
+    idle_waiter_enter(pool);
+    while (!pool_is_idle(pool) && rc == 0)
         rc = wait_idle_cond_locked(pool, deadline);
-    if (pool_idle(pool))
+    if (rc != 0 && pool_is_idle(pool))
         rc = 0;
+    idle_waiter_leave(pool);
     pthread_mutex_unlock(&pool->lock);
     return rc;
 }
 
 /*
- * Drops every job that has not started. The queue is emptied at once, so no
- * worker can take a dropped job; each is then reported one by one, with the
- * lock released around on_discard (user code, which may call into rail).
- * Until a job is reported it still counts as queued, so shutdown cannot
- * complete under it.
+ * Drops a job that was taken while discarding: its on_discard (for a user's
+ * function), its owner finished with ECANCELED. A cancelled future's
+ * leftover entry is not a job any more and is not counted.
  */
-static void discard_queued_locked(rail_pool *pool)
+void pool_drop(rail_pool *pool, struct worker *w, struct job *job)
 {
-    struct queue_node dropped;
-    queue_init(&dropped);
-    queue_move_all(&pool->queue, &dropped);
-    for (unsigned i = 0; i < pool->threads; i++)
-        queue_move_all(&pool->workers[i].local, &dropped);
-    for (struct queue_node *n = dropped.next; n != &dropped; n = n->next)
-        queue_item(n, struct rail_job, node)->external = 0;
-    pool->queued_external = 0;
-
-    struct queue_node *node;
-    while ((node = queue_pop_head(&dropped)) != NULL) {
-        struct rail_job *job = queue_item(node, struct rail_job, node);
-        if (job->report && pool->opts.on_discard != NULL) {
-            pthread_mutex_unlock(&pool->lock);
+    switch (job->kind) {
+    case JOB_VOID: /* counted over by its submitter */
+        return;
+    case JOB_FUTURE:
+        if (!future_drop(job->owner))
+            return; /* a tombstone, not a job */
+        break;
+    case JOB_HELPER: /* the library's own: no user work to report */
+        latch_done(job->owner, ECANCELED);
+        break;
+    default:
+        if (pool->opts.on_discard != NULL)
             pool->opts.on_discard(job->fn, job->arg, pool->opts.ctx);
-            pthread_mutex_lock(&pool->lock);
-        }
-        pool_finish_locked(pool, job, ECANCELED);
+        if (job->kind == JOB_LATCH)
+            latch_done(job->owner, ECANCELED);
+        break;
     }
+    if (w != NULL)
+        counter_add(&w->dropped, 1);
+    else
+        atomic_fetch_add_explicit(&pool->outside_dropped, 1, memory_order_release);
+}
+
+/* The shutdown caller drops every job it can reach: the injector, the
+ * overflow list, and each deque (stealing works from any thread). A job a
+ * running job pushes after this is dropped by the worker that takes it. */
+static void drop_all(rail_pool *pool)
+{
+    struct job job;
+    while (ring_pop(&pool->injector, &job))
+        pool_drop(pool, NULL, &job);
+    while (overflow_pop(pool, &job))
+        pool_drop(pool, NULL, &job);
+    for (unsigned i = 0; i < pool->threads; i++) {
+        int r;
+        while ((r = deque_steal(&pool->workers[i].deque, &job)) != 0)
+            if (r == 1)
+                pool_drop(pool, NULL, &job);
+    }
+    if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) != 0)
+        pool_notify_idle(pool);
 }
 
 int rail_shutdown(rail_pool *pool, rail_shutdown_mode mode, const struct timespec *deadline)
@@ -231,25 +324,32 @@ int rail_shutdown(rail_pool *pool, rail_shutdown_mode mode, const struct timespe
         return EDEADLK;
 
     pthread_mutex_lock(&pool->lock);
-    if (pool->state == POOL_RUNNING) {
-        pool->state = POOL_DRAINING;
-        pthread_cond_broadcast(&pool->space_cond); /* blocked submitters: ESHUTDOWN */
-    }
-    if (mode == RAIL_DISCARD && pool->state == POOL_DRAINING) {
-        pool->state = POOL_DISCARDING;
-        discard_queued_locked(pool);
-    }
+    int state = pool_state(pool);
+    if (state == POOL_RUNNING)
+        state = POOL_DRAINING;
+    if (mode == RAIL_DISCARD && state == POOL_DRAINING)
+        state = POOL_DISCARDING;
+    atomic_store_explicit(&pool->state, state, memory_order_seq_cst);
+    pthread_mutex_unlock(&pool->lock);
+
+    pool_wake_space_waiters(pool); /* blocked submitters: ESHUTDOWN */
+    if (state == POOL_DISCARDING)
+        drop_all(pool);
+
     int rc = 0;
-    while (pool->state != POOL_STOPPED) {
-        if (pool_idle(pool) && !pool->joining) {
+    pthread_mutex_lock(&pool->lock);
+    idle_waiter_enter(pool);
+    while (pool_state(pool) != POOL_STOPPED) {
+        if (!pool->joining && pool_is_idle(pool)) {
             join_workers_locked(pool);
             break;
         }
-        if (rc == ETIMEDOUT) /* checked after one more look at the state */
+        if (rc == ETIMEDOUT) /* checked after one more look */
             break;
         rc = wait_idle_cond_locked(pool, deadline);
     }
-    if (pool->state == POOL_STOPPED)
+    idle_waiter_leave(pool);
+    if (pool_state(pool) == POOL_STOPPED)
         rc = 0;
     pthread_mutex_unlock(&pool->lock);
     return rc;
@@ -260,8 +360,7 @@ void rail_pool_destroy(rail_pool *pool)
     if (pool == NULL)
         return;
     if (pool_forked(pool)) { /* see fork.c: the locks may be held by ghosts */
-        free(pool->workers);
-        free(pool);
+        free_pool(pool);
         return;
     }
     if (worker_self(pool) != NULL) {
@@ -271,26 +370,36 @@ void rail_pool_destroy(rail_pool *pool)
     }
     rail_shutdown(pool, RAIL_DRAIN, NULL);
     sync_destroy(pool);
-    free(pool->workers);
-    free(pool);
+    free_pool(pool);
 }
 
 void rail_pool_stats(rail_pool *pool, rail_stats *out)
 {
     if (pool == NULL || out == NULL)
         return;
-    if (pool_forked(pool)) {
-        memset(out, 0, sizeof *out);
+    memset(out, 0, sizeof *out);
+    if (pool_forked(pool))
         return;
+    uint64_t dropped = atomic_load(&pool->outside_dropped) + atomic_load(&pool->cancelled);
+    size_t queued = ring_length(&pool->injector) + atomic_load(&pool->overflow_len);
+    size_t tombstones = atomic_load(&pool->tombstones);
+    queued = queued > tombstones ? queued - tombstones : 0;
+    out->submitted = atomic_load(&pool->injector.enq) + atomic_load(&pool->overflow_pushed);
+    for (unsigned i = 0; i < pool->threads; i++) {
+        struct worker *w = &pool->workers[i];
+        out->completed += atomic_load(&w->completed);
+        dropped += atomic_load(&w->dropped);
+        out->submitted += atomic_load(&w->submitted);
+        out->busy += atomic_load(&w->busy);
+        queued += (size_t)deque_length(&w->deque);
     }
+    out->completed += atomic_load(&pool->taken_back);
+    out->submitted -= atomic_load(&pool->voided);
+    out->discarded = dropped;
+    out->queued = queued;
+    out->rejected = atomic_load(&pool->rejected);
+    out->workers_replaced = atomic_load(&pool->replaced);
     pthread_mutex_lock(&pool->lock);
     out->threads = pool->alive;
-    out->busy = pool->busy;
-    out->queued = pool->queued;
-    out->submitted = pool->submitted;
-    out->completed = pool->completed;
-    out->rejected = pool->rejected;
-    out->discarded = pool->discarded;
-    out->workers_replaced = pool->replaced;
     pthread_mutex_unlock(&pool->lock);
 }

@@ -1,46 +1,46 @@
 /*
  * pool.h - the pool's private structures, shared by the library's files.
- *
- * One mutex (pool->lock) guards everything here except what is marked
- * otherwise; a job never runs with it held. See docs/design.md.
+ * The protocols are described in docs/design.md; read it first.
  */
 #ifndef RAIL_POOL_H
 #define RAIL_POOL_H
 
-#include "queue.h"
+#include "deque.h"
+#include "job.h"
+#include "latch.h"
 #include "rail.h"
+#include "ring.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
-struct rail_job;
-
-/*
- * Called under pool->lock once a job is over: status 0 (it ran), ECANCELED
- * (dropped) or EOWNERDEAD (it ended its thread). It owns the record from
- * then on: it frees or recycles it.
- */
-typedef void (*job_done_fn)(rail_pool *pool, struct rail_job *job, int status);
-
-struct rail_job {
-    struct queue_node node; /* in pool->queue while waiting to start */
-    rail_fn fn;
-    void *arg;
-    job_done_fn done;
-    void *owner;            /* the group or future the job reports to */
-    struct rail_job *outer; /* job this worker was running when it began this one */
-    unsigned char external; /* counted against queue_capacity */
-    unsigned char report;   /* a user's rail_fn: handed to on_discard when dropped */
+/* A job a worker is inside, so a pthread_exit() can finish it. */
+struct frame {
+    void *owner;
+    unsigned kind;
 };
 
 struct worker {
-    struct queue_node local; /* jobs this worker's jobs submitted, newest last */
+    struct deque deque; /* this worker's jobs' jobs; top and bottom on their own lines */
+
+    /* Written by this worker only (or its replacement, after it); summed by readers. */
+    _Alignas(64) atomic_uint_fast64_t submitted; /* pushed on deque */
+    atomic_uint_fast64_t completed;
+    atomic_uint_fast64_t dropped; /* dropped while discarding */
+    atomic_uint busy;
+
+    /* The thread's own. */
+    struct frame *frames; /* jobs it is inside, outermost first */
+    unsigned depth, frames_cap;
+    unsigned foreign_depth; /* nested helps with jobs not from its deque */
+    unsigned victim;        /* where to start stealing next */
+
+    /* The slot; guarded by pool->lock. */
     rail_pool *pool;
     pthread_t thread;
-    pthread_t predecessor;    /* a thread that ended in a job; joined by its replacement */
-    struct rail_job *current; /* innermost job this worker runs; NULL when idle */
+    pthread_t predecessor; /* a thread that ended in a job; joined by its replacement */
     unsigned index;
-    unsigned foreign_depth; /* nested helps with jobs not from local */
     unsigned char alive;
     unsigned char has_predecessor;
 };
@@ -48,47 +48,53 @@ struct worker {
 enum pool_state {
     POOL_RUNNING,    /* accepting everything */
     POOL_DRAINING,   /* outside submissions refused; everything accepted runs */
-    POOL_DISCARDING, /* all submissions refused; queued jobs are dropped */
+    POOL_DISCARDING, /* all submissions refused; jobs not started are dropped */
     POOL_STOPPED,    /* workers joined */
 };
 
 struct rail_pool {
-    pthread_mutex_t lock;
-    pthread_cond_t work_cond;  /* idle workers: a job was queued, or stop */
-    pthread_cond_t space_cond; /* blocked submitters: room in the queue, or shutdown */
-    pthread_cond_t idle_cond;  /* wait_idle and shutdown: nothing queued or running */
-    pthread_cond_t done_cond;  /* group and future waits: something completed, or a job
-                                  was queued while a worker waits to help */
-    pthread_attr_t attr;
+    struct ring injector; /* outside jobs */
 
-    struct queue_node queue; /* outside jobs waiting to start, FIFO; workers'
-                                jobs wait in their worker's local list */
-    size_t queued;           /* jobs accepted, not started, on any list (includes
-                                dropped ones not yet reported) */
-    size_t queued_external;  /* the part of queued counted against capacity */
-    size_t running;          /* jobs started, not over */
-    size_t capacity;         /* 0 = unbounded */
+    _Alignas(64) atomic_uint epoch; /* futex word idle workers sleep on */
+    _Alignas(64) atomic_uint sleepers;
+    _Alignas(64) atomic_uint searching;
+    atomic_uint waking; /* a wake is on its way: don't send another */
+    _Alignas(64) atomic_int state;
+    atomic_int stop;          /* workers exit when set (the pool is idle then) */
+    atomic_size_t tombstones; /* cancelled futures still in the injector */
+    atomic_uint space_waiters;
+    atomic_uint idle_waiters;
+    atomic_uint vacant; /* slots whose replacement thread could not be created */
+    size_t capacity;    /* 0 = unbounded */
 
-    unsigned idle_workers;    /* waiting on work_cond */
-    unsigned space_waiters;   /* waiting on space_cond */
-    unsigned idle_waiters;    /* waiting on idle_cond */
-    unsigned done_waiters;    /* waiting on done_cond */
-    unsigned helpers_waiting; /* workers among done_waiters: they want new jobs too */
+    /* Rare events, counted with RMWs. */
+    atomic_uint_fast64_t outside_dropped; /* dropped by shutdown callers */
+    atomic_uint_fast64_t cancelled;       /* rail_future_cancel */
+    atomic_uint_fast64_t taken_back;      /* outside joins that ran their b themselves */
+    atomic_uint_fast64_t voided;          /* positions claimed, then refused (JOB_VOID) */
+    atomic_uint_fast64_t rejected;
+    atomic_uint_fast64_t replaced;
 
-    enum pool_state state;
-    unsigned char stop;    /* workers exit once the queue is empty */
-    unsigned char joining; /* a shutdown caller is joining the workers */
-    unsigned fork_generation;
+    /* Unbounded pools: what the injector had no room for. */
+    pthread_mutex_t overflow_lock;
+    struct overflow_node *overflow_head, *overflow_tail;
+    atomic_size_t overflow_len;
+    atomic_uint_fast64_t overflow_pushed;
 
+    pthread_mutex_t space_lock; /* outside submitters blocked on a full queue */
+    pthread_cond_t space_cond;
+
+    pthread_mutex_t lock;     /* slots, state changes, joining; idle waits */
+    pthread_cond_t idle_cond; /* idle, or stopped */
+    unsigned char joining;
     unsigned threads; /* slots in workers[] */
     unsigned alive;   /* workers running */
-    unsigned busy;    /* workers inside a job */
     struct worker *workers;
-
-    uint64_t submitted, completed, rejected, discarded, replaced;
+    pthread_attr_t attr;
 
     rail_options opts;
     char name[11]; /* thread-name prefix; with "-NNNN" it fits Linux's 16 bytes */
+    unsigned fork_generation;
 };
 
 /* How a submission waits for room in a full queue. */
@@ -99,25 +105,36 @@ enum admit_mode {
 };
 
 /* submit.c */
-struct rail_job *job_new(rail_fn fn, void *arg, job_done_fn done, void *owner);
-void job_free_done(rail_pool *pool, struct rail_job *job, int status);
-int pool_enqueue_locked(rail_pool *pool, struct rail_job *job, enum admit_mode mode,
-                        const struct timespec *deadline);
-struct rail_job *pool_take_locked(rail_pool *pool, struct worker *w, int foreign_ok, int *foreign);
-int pool_take_back_locked(rail_pool *pool, struct rail_job *job);
-int pool_cancel_locked(rail_pool *pool, struct rail_job *job);
-void pool_finish_locked(rail_pool *pool, struct rail_job *job, int status);
-
-/* group.c */
-int group_try_add(rail_group *group, rail_fn fn, void *arg);
+int pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mode,
+                const struct timespec *deadline);
+void pool_notify(rail_pool *pool);
+void pool_wake_one(rail_pool *pool);
+int overflow_pop(rail_pool *pool, struct job *job);
+void overflow_free(rail_pool *pool);
+void pool_wake_space_waiters(rail_pool *pool);
 
 /* worker.c */
 int worker_start_locked(rail_pool *pool, struct worker *w);
 void pool_respawn_locked(rail_pool *pool);
+void pool_respawn(rail_pool *pool);
 struct worker *worker_self(const rail_pool *pool);
-void pool_run_locked(rail_pool *pool, struct rail_job *job);
-int pool_wait_locked(rail_pool *pool, int (*ready)(const void *), const void *ctx,
-                     const struct timespec *deadline);
+int pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline);
+void worker_execute(struct worker *w, struct job *job);
+int worker_take_back(struct worker *w, const void *owner);
+void pool_wake_all(rail_pool *pool);
+
+/* pool.c */
+void pool_drop(rail_pool *pool, struct worker *w, struct job *job);
+void pool_notify_idle(rail_pool *pool);
+int pool_state(const rail_pool *pool);
+
+/* future.c */
+int future_claim(void *future);
+int future_drop(void *future);
+int future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b);
+void future_finish(void *future, int status);
+void future_unclaimed_popped(void *future);
+void future_run(void *future);
 
 /* deadline.c */
 int deadline_valid(const struct timespec *deadline);
@@ -130,6 +147,13 @@ unsigned fork_generation(void);
 static inline int pool_forked(const rail_pool *pool)
 {
     return pool->fork_generation != fork_generation();
+}
+
+/* Adds to a counter only its one writer updates: no RMW needed. */
+static inline void counter_add(atomic_uint_fast64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_release);
 }
 
 #endif /* RAIL_POOL_H */

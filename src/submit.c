@@ -1,178 +1,256 @@
 /*
- * submit.c - how a job gets onto the queue, and how it is accounted for once
- * it is over. Backpressure lives here: outside submitters wait for room,
- * workers never do.
+ * submit.c - how a job gets onto a queue: a worker's onto its own deque, an
+ * outside thread's into the injector (or, for an unbounded pool whose ring
+ * is full, the overflow list). Backpressure and the waking half of the sleep
+ * protocol live here.
  */
 #include "pool.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
-struct rail_job *job_new(rail_fn fn, void *arg, job_done_fn done, void *owner)
-{
-    struct rail_job *job = malloc(sizeof *job);
-    if (job == NULL)
-        return NULL;
-    queue_init(&job->node);
-    job->fn = fn;
-    job->arg = arg;
-    job->done = done;
-    job->owner = owner;
-    job->outer = NULL;
-    job->external = 0;
-    job->report = 1;
-    return job;
-}
+/* The overflow keeps jobs in blocks, so a backlog costs one allocation per
+ * OVERFLOW_BLOCK jobs, not one per job. */
+#define OVERFLOW_BLOCK 1024
 
-/* The done callback of a job nobody waits for. */
-void job_free_done(rail_pool *pool, struct rail_job *job, int status)
-{
-    (void)pool;
-    (void)status;
-    free(job);
-}
+struct overflow_node {
+    struct overflow_node *next;
+    unsigned head, tail; /* jobs[head..tail) wait */
+    struct job jobs[OVERFLOW_BLOCK];
+};
 
-static int has_room(const rail_pool *pool)
+/*
+ * Wakes one sleeping worker, unless a wake is already on its way: a woken
+ * thread can take tens of microseconds to run, and every submission in
+ * between would otherwise make a system call of its own. The flag is
+ * cleared by any worker that returns from its futex wait, or here when the
+ * wake found nobody asleep, so it cannot stay set.
+ */
+void pool_wake_one(rail_pool *pool)
 {
-    return pool->capacity == 0 || pool->queued_external < pool->capacity;
+    if (atomic_exchange_explicit(&pool->waking, 1, memory_order_seq_cst) != 0)
+        return;
+    atomic_fetch_add_explicit(&pool->epoch, 1, memory_order_release);
+    if (futex_wake(&pool->epoch, 1) == 0)
+        atomic_store_explicit(&pool->waking, 0, memory_order_seq_cst);
 }
 
 /*
- * Waits, as mode says, until the pool may take one more job from this
- * thread. Workers of the pool are always let in while it accepts anything:
- * their jobs do not count against the capacity, so nested submission can
- * never wait for itself.
+ * The waking half of the sleep protocol (docs/design.md): called after a job
+ * was published by a seq_cst operation (the ring claim, the deque's bottom
+ * store). Wakes one sleeper unless someone is already searching. The loads
+ * are seq_cst too, which orders them after the publication with no fence.
  */
-static int admit_locked(rail_pool *pool, int inside, enum admit_mode mode,
-                        const struct timespec *deadline)
+void pool_notify(rail_pool *pool)
+{
+    if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) != 0 &&
+        atomic_load_explicit(&pool->searching, memory_order_seq_cst) == 0)
+        pool_wake_one(pool);
+}
+
+/* Counts a submission refused after it was counted: it is over at once. That
+ * can be what makes the pool idle, with every worker asleep, so a shutdown
+ * waiting for idleness must hear of it from here (the stress test hung here
+ * once in a few hundred rounds before it did). */
+static void count_voided(rail_pool *pool)
+{
+    atomic_fetch_add_explicit(&pool->voided, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) != 0)
+        pool_notify_idle(pool);
+}
+
+/* An unbounded pool's jobs beyond the ring. The state is checked after the
+ * job is counted, as for the ring (see try_push_outside()). */
+static int overflow_push(rail_pool *pool, const struct job *job)
+{
+    pthread_mutex_lock(&pool->overflow_lock);
+    struct overflow_node *n = pool->overflow_tail;
+    if (n == NULL || n->tail == OVERFLOW_BLOCK) {
+        struct overflow_node *fresh = malloc(sizeof *fresh);
+        if (fresh == NULL) {
+            pthread_mutex_unlock(&pool->overflow_lock);
+            return ENOMEM;
+        }
+        fresh->next = NULL;
+        fresh->head = fresh->tail = 0;
+        if (n != NULL)
+            n->next = fresh;
+        else
+            pool->overflow_head = fresh;
+        pool->overflow_tail = n = fresh;
+    }
+    atomic_fetch_add_explicit(&pool->overflow_pushed, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&pool->state, memory_order_seq_cst) != POOL_RUNNING) {
+        pthread_mutex_unlock(&pool->overflow_lock);
+        count_voided(pool);
+        return ESHUTDOWN;
+    }
+    n->jobs[n->tail++] = *job;
+    atomic_fetch_add_explicit(&pool->overflow_len, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&pool->overflow_lock);
+    return 0;
+}
+
+int overflow_pop(rail_pool *pool, struct job *job)
+{
+    if (atomic_load_explicit(&pool->overflow_len, memory_order_acquire) == 0)
+        return 0;
+    struct overflow_node *spent = NULL;
+    int got = 0;
+    pthread_mutex_lock(&pool->overflow_lock);
+    struct overflow_node *n = pool->overflow_head;
+    if (n != NULL && n->head < n->tail) {
+        *job = n->jobs[n->head++];
+        got = 1;
+        atomic_fetch_sub_explicit(&pool->overflow_len, 1, memory_order_relaxed);
+        if (n->head == OVERFLOW_BLOCK) { /* used up: the next block, if any, takes over */
+            pool->overflow_head = n->next;
+            if (pool->overflow_head == NULL)
+                pool->overflow_tail = NULL;
+            spent = n;
+        }
+    }
+    pthread_mutex_unlock(&pool->overflow_lock);
+    free(spent);
+    return got;
+}
+
+void overflow_free(rail_pool *pool)
+{
+    while (pool->overflow_head != NULL) {
+        struct overflow_node *n = pool->overflow_head;
+        pool->overflow_head = n->next;
+        free(n);
+    }
+}
+
+/* The most outside jobs the ring may hold now: cancelled futures still in it
+ * do not count against the capacity. */
+static size_t ring_limit(rail_pool *pool)
+{
+    if (pool->capacity == 0)
+        return SIZE_MAX;
+    return pool->capacity + atomic_load_explicit(&pool->tombstones, memory_order_relaxed);
+}
+
+/*
+ * One attempt to publish an outside job. The position is claimed first (which
+ * counts the job as submitted) and the state checked after: a shutdown stores
+ * the state before it reads the submitted counts, so either this sees the
+ * shutdown, and fills its position with a void entry counted over at once,
+ * or the shutdown sees this job and waits for it. Without that order a job
+ * could be accepted after the workers were joined.
+ */
+static int try_push_outside(rail_pool *pool, const struct job *job)
+{
+    if (atomic_load_explicit(&pool->state, memory_order_relaxed) != POOL_RUNNING)
+        return ESHUTDOWN; /* the common refusal, without touching the ring */
+    size_t pos;
+    struct ring_cell *cell = ring_claim(&pool->injector, ring_limit(pool), &pos);
+    if (cell == NULL) /* full; an unbounded pool spills over */
+        return pool->capacity == 0 ? overflow_push(pool, job) : EAGAIN;
+    if (atomic_load_explicit(&pool->state, memory_order_seq_cst) != POOL_RUNNING) {
+        count_voided(pool);
+        ring_publish(cell, pos, &(struct job){.kind = JOB_VOID});
+        return ESHUTDOWN;
+    }
+    ring_publish(cell, pos, job);
+    return 0;
+}
+
+static int has_room(rail_pool *pool)
+{
+    return ring_length(&pool->injector) < ring_limit(pool);
+}
+
+/*
+ * The slow path of a blocking submit: sleep under space_lock until a worker
+ * takes an outside job (it signals if space_waiters is nonzero, after its
+ * seq_cst CAS on the ring), shutdown, or the deadline.
+ */
+static int wait_for_room(rail_pool *pool, const struct timespec *deadline)
+{
+    int rc = 0;
+    pthread_mutex_lock(&pool->space_lock);
+    atomic_fetch_add_explicit(&pool->space_waiters, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+    while (!has_room(pool) &&
+           atomic_load_explicit(&pool->state, memory_order_acquire) == POOL_RUNNING) {
+        if (cond_wait_until(&pool->space_cond, &pool->space_lock, deadline) == ETIMEDOUT) {
+            rc = ETIMEDOUT;
+            break;
+        }
+    }
+    atomic_fetch_sub_explicit(&pool->space_waiters, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&pool->space_lock);
+    return rc;
+}
+
+void pool_wake_space_waiters(rail_pool *pool)
+{
+    pthread_mutex_lock(&pool->space_lock);
+    pthread_cond_broadcast(&pool->space_cond);
+    pthread_mutex_unlock(&pool->space_lock);
+}
+
+static int submit_outside(rail_pool *pool, const struct job *job, enum admit_mode mode,
+                          const struct timespec *deadline)
 {
     for (;;) {
-        if (pool->state == POOL_STOPPED || pool->state == POOL_DISCARDING)
-            return ESHUTDOWN;
-        if (pool->state == POOL_DRAINING && !inside)
-            return ESHUTDOWN;
-        if (inside || has_room(pool))
+        int rc = try_push_outside(pool, job);
+        if (rc == 0) {
+            pool_notify(pool);
             return 0;
-        if (mode == ADMIT_QUIET)
-            return EAGAIN;
+        }
+        if (rc != EAGAIN || mode == ADMIT_QUIET)
+            return rc;
         if (mode == ADMIT_TRY) {
-            pool->rejected++;
+            atomic_fetch_add_explicit(&pool->rejected, 1, memory_order_relaxed);
             return EAGAIN;
         }
-        pool->space_waiters++;
-        int rc = cond_wait_until(&pool->space_cond, &pool->lock, deadline);
-        pool->space_waiters--;
-        if (rc == ETIMEDOUT && pool->state == POOL_RUNNING && !has_room(pool)) {
-            pool->rejected++;
+        if (wait_for_room(pool, deadline) == ETIMEDOUT) {
+            rc = try_push_outside(pool, job); /* room may have come with the deadline */
+            if (rc == 0)
+                pool_notify(pool);
+            if (rc != EAGAIN)
+                return rc;
+            atomic_fetch_add_explicit(&pool->rejected, 1, memory_order_relaxed);
             return ETIMEDOUT;
         }
     }
 }
 
-int pool_enqueue_locked(rail_pool *pool, struct rail_job *job, enum admit_mode mode,
-                        const struct timespec *deadline)
+/*
+ * A worker's submission goes on its own deque and never waits: nested work
+ * must not block on a queue only it can drain. It is counted before it is
+ * published, so no thread can see it over before it is submitted.
+ */
+static int submit_inside(struct worker *w, const struct job *job)
 {
-    struct worker *w = worker_self(pool);
-    int rc = admit_locked(pool, w != NULL, mode, deadline);
-    if (rc != 0)
-        return rc;
-
-    job->external = w == NULL;
-    queue_push_tail(w != NULL ? &w->local : &pool->queue, &job->node);
-    pool->queued++;
-    pool->queued_external += job->external;
-    pool->submitted++;
-    if (pool->idle_workers > 0)
-        pthread_cond_signal(&pool->work_cond);
-    if (pool->helpers_waiting > 0)
-        pthread_cond_broadcast(&pool->done_cond);
+    rail_pool *pool = w->pool;
+    int state = atomic_load_explicit(&pool->state, memory_order_acquire);
+    if (state == POOL_DISCARDING || state == POOL_STOPPED)
+        return ESHUTDOWN;
+    counter_add(&w->submitted, 1);
+    if (deque_push(&w->deque, job) != 0) {
+        counter_add(&w->submitted, (uint64_t)-1);
+        return ENOMEM;
+    }
+    pool_notify(pool);
     return 0;
 }
 
-/* Unlinks a queued job; it still counts in queued. */
-static void unlink_locked(rail_pool *pool, struct rail_job *job)
+int pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mode,
+                const struct timespec *deadline)
 {
-    queue_remove(&job->node);
-    if (job->external) {
-        pool->queued_external--;
-        if (pool->space_waiters > 0)
-            pthread_cond_signal(&pool->space_cond);
-    }
-}
-
-/* Unlinks a queued job, which now counts as running; the caller runs it. */
-static void unqueue_locked(rail_pool *pool, struct rail_job *job)
-{
-    unlink_locked(pool, job);
-    pool->queued--;
-    pool->running++;
-}
-
-/*
- * The next job for worker w: its own newest (depth first, like a call), else
- * the oldest outside job, else the oldest job of another worker (the biggest
- * piece of someone else's recursion). With foreign_ok false only its own.
- * *foreign tells which it was.
- */
-struct rail_job *pool_take_locked(rail_pool *pool, struct worker *w, int foreign_ok, int *foreign)
-{
-    struct queue_node *node = NULL;
-    *foreign = 0;
-    if (!queue_empty(&w->local)) {
-        node = w->local.prev;
-    } else if (foreign_ok) {
-        *foreign = 1;
-        if (!queue_empty(&pool->queue))
-            node = pool->queue.next;
-        for (unsigned i = 1; node == NULL && i < pool->threads; i++) {
-            struct worker *victim = &pool->workers[(w->index + i) % pool->threads];
-            if (!queue_empty(&victim->local))
-                node = victim->local.next;
-        }
-    }
-    if (node == NULL)
-        return NULL;
-    struct rail_job *job = queue_item(node, struct rail_job, node);
-    unqueue_locked(pool, job);
-    return job;
-}
-
-/* Takes job back if no worker has started it yet: 1 if the caller now runs it. */
-int pool_take_back_locked(rail_pool *pool, struct rail_job *job)
-{
-    if (!queue_linked(&job->node))
-        return 0;
-    unqueue_locked(pool, job);
-    return 1;
-}
-
-/* Drops job if it has not started: 1 when it was queued and is now over
- * with ECANCELED (not handed to on_discard). */
-int pool_cancel_locked(rail_pool *pool, struct rail_job *job)
-{
-    if (!queue_linked(&job->node))
-        return 0;
-    unlink_locked(pool, job);
-    pool_finish_locked(pool, job, ECANCELED);
-    return 1;
-}
-
-/*
- * Accounts for a job that is over. A job that was taken off the queue counts
- * in running; a dropped one (ECANCELED) still counts in queued.
- */
-void pool_finish_locked(rail_pool *pool, struct rail_job *job, int status)
-{
-    if (status == ECANCELED) {
-        pool->queued--;
-        pool->discarded++;
-    } else {
-        pool->running--;
-        pool->completed++;
-    }
-    if (pool->queued == 0 && pool->running == 0 && pool->idle_waiters > 0)
-        pthread_cond_broadcast(&pool->idle_cond);
-    job->done(pool, job, status); /* may free job: the last use of it */
+    struct worker *w = worker_self(pool);
+    if (w != NULL)
+        return submit_inside(w, job);
+    int rc = submit_outside(pool, job, mode, deadline);
+    if (rc == 0)
+        pool_respawn(pool);
+    return rc;
 }
 
 static int submit(rail_pool *pool, rail_fn fn, void *arg, enum admit_mode mode,
@@ -182,15 +260,8 @@ static int submit(rail_pool *pool, rail_fn fn, void *arg, enum admit_mode mode,
         return EINVAL;
     if (pool_forked(pool))
         return ECHILD;
-    struct rail_job *job = job_new(fn, arg, job_free_done, NULL);
-    if (job == NULL)
-        return ENOMEM;
-    pthread_mutex_lock(&pool->lock);
-    int rc = pool_enqueue_locked(pool, job, mode, deadline);
-    pthread_mutex_unlock(&pool->lock);
-    if (rc != 0)
-        free(job);
-    return rc;
+    struct job job = {.fn = fn, .arg = arg, .owner = NULL, .kind = JOB_PLAIN};
+    return pool_submit(pool, &job, mode, deadline);
 }
 
 int rail_submit(rail_pool *pool, rail_fn fn, void *arg)

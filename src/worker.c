@@ -1,12 +1,24 @@
 /*
- * worker.c - the worker threads: their loop, running a job, waiting while
- * helping, and replacing a worker whose job ended its thread.
+ * worker.c - the worker threads: where they look for work, how they run a
+ * job, how they wait (helping) and sleep, and how a worker whose job ended
+ * its thread is replaced. The protocols are in docs/design.md.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "pool.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+/* Rounds of look-then-pause an idle worker spends searching before it
+ * sleeps: a few microseconds, enough to catch the next job of a stream
+ * without a futex round trip. Only one worker searches at a time. */
+#define SEARCH_ROUNDS 64
+#define SEARCH_PAUSES 16
+/* Nested helps with jobs not from a waiter's own deque; see pool_wait(). */
+#define HELP_FOREIGN_MAX 16
+
+enum { FOUND_NONE, FOUND_OWN, FOUND_FOREIGN };
 
 /* The worker this thread is, if any; set for the thread's whole life. */
 static _Thread_local struct worker *self;
@@ -28,6 +40,15 @@ static void exit_key_create(void)
     exit_key_error = pthread_key_create(&exit_key, worker_ended);
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 struct worker *worker_self(const rail_pool *pool)
 {
     return self != NULL && self->pool == pool ? self : NULL;
@@ -38,72 +59,240 @@ int rail_worker_index(void)
     return self != NULL ? (int)self->index : -1;
 }
 
-/* Runs a job taken off the queue; called and returns with pool->lock held. */
-void pool_run_locked(rail_pool *pool, struct rail_job *job)
+/* A worker took an outside job: a blocked submitter may now fit. The ring's
+ * CAS was seq_cst, which pairs with the fence in wait_for_room(). */
+static void took_outside_job(rail_pool *pool)
 {
-    struct worker *w = worker_self(pool);
-    if (w != NULL) {
-        job->outer = w->current; /* helping inside a wait: jobs nest */
-        if (w->current == NULL)
-            pool->busy++;
-        w->current = job;
-    }
-    pthread_mutex_unlock(&pool->lock);
-    job->fn(job->arg);
-    pthread_mutex_lock(&pool->lock);
-    if (w != NULL) {
-        w->current = job->outer;
-        if (w->current == NULL)
-            pool->busy--;
-    }
-    pool_finish_locked(pool, job, 0);
+    if (pool->capacity != 0 && atomic_load_explicit(&pool->space_waiters, memory_order_seq_cst))
+        pool_wake_space_waiters(pool);
 }
 
-/* How many helped jobs from outside a worker's own list may nest on its
- * stack; see pool_wait_locked(). */
-#define HELP_FOREIGN_MAX 8
+static int steal(struct worker *w, struct job *job)
+{
+    rail_pool *pool = w->pool;
+    /* A lost race means the victim has work: try the round again, a few times. */
+    for (int round = 0; round < 4; round++) {
+        int lost = 0;
+        for (unsigned i = 0; i < pool->threads; i++) {
+            unsigned v = (w->victim + i) % pool->threads;
+            if (v == w->index)
+                continue;
+            int r = deque_steal(&pool->workers[v].deque, job);
+            if (r == 1) {
+                w->victim = v;
+                return 1;
+            }
+            lost |= r < 0;
+        }
+        if (!lost)
+            return 0;
+    }
+    return 0;
+}
+
+/* Own deque first (newest), then the injector, other workers, the overflow. */
+static int find_work(struct worker *w, struct job *job, int foreign_ok)
+{
+    rail_pool *pool = w->pool;
+    if (deque_pop(&w->deque, job))
+        return FOUND_OWN;
+    if (!foreign_ok)
+        return FOUND_NONE;
+    if (ring_pop(&pool->injector, job)) {
+        took_outside_job(pool);
+        return FOUND_FOREIGN;
+    }
+    if (pool->threads > 1 && steal(w, job))
+        return FOUND_FOREIGN;
+    if (overflow_pop(pool, job))
+        return FOUND_FOREIGN;
+    return FOUND_NONE;
+}
+
+/* Tells a job's owner it is over. */
+static void finish(void *owner, unsigned kind, int status)
+{
+    if (kind == JOB_LATCH || kind == JOB_HELPER)
+        latch_done(owner, status);
+    else if (kind == JOB_FUTURE)
+        future_finish(owner, status);
+}
+
+static void push_frame(struct worker *w, const struct job *job)
+{
+    if (w->depth == w->frames_cap) {
+        unsigned cap = w->frames_cap * 2;
+        struct frame *f = realloc(w->frames, cap * sizeof *f);
+        if (f == NULL) {
+            /* Cannot record it: a pthread_exit() in this job would lose
+             * track of it. Abort beats a wait that never returns. */
+            fprintf(stderr, "rail: out of memory tracking nested jobs\n");
+            abort();
+        }
+        w->frames = f;
+        w->frames_cap = cap;
+    }
+    w->frames[w->depth++] = (struct frame){job->owner, job->kind};
+}
+
+/* Runs (or, while discarding, drops) a job this worker has taken. */
+void worker_execute(struct worker *w, struct job *job)
+{
+    rail_pool *pool = w->pool;
+    if (job->kind == JOB_VOID) /* counted over by its submitter */
+        return;
+    if (atomic_load_explicit(&pool->state, memory_order_relaxed) == POOL_DISCARDING) {
+        pool_drop(pool, w, job);
+        return;
+    }
+    if (job->kind == JOB_FUTURE && !future_claim(job->owner)) {
+        future_unclaimed_popped(job->owner); /* cancelled while queued */
+        return;
+    }
+    push_frame(w, job);
+    if (w->depth == 1)
+        atomic_store_explicit(&w->busy, 1, memory_order_relaxed);
+    if (job->kind == JOB_FUTURE)
+        future_run(job->owner);
+    else
+        job->fn(job->arg);
+    if (--w->depth == 0)
+        atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
+    finish(job->owner, job->kind, 0);
+    counter_add(&w->completed, 1);
+}
 
 /*
- * Waits under pool->lock until ready(ctx). A worker of the pool runs queued
- * jobs meanwhile, so a job waiting for jobs queued behind it cannot deadlock
- * the pool, even with one worker.
- *
- * Its own list comes first: the newest there are the waiting job's children.
- * Other jobs (outside ones, other workers') it helps with only up to
- * HELP_FOREIGN_MAX levels deep, because each such job may wait and help in
- * turn, and the nesting would grow with the queue instead of with the
- * recursion (fib(23) through stack groups overflowed 8 MiB that way). Past
- * the bound it sleeps, which cannot deadlock: the jobs it waits for are on
- * its own list, where it runs them, or running on other workers, which by
- * the same argument finish. The deadline is checked only when there is
- * nothing to help with.
+ * Waits until latch opens. A worker of the pool runs jobs meanwhile, so a
+ * job waiting for jobs queued behind it cannot deadlock the pool, even with
+ * one worker: first its own deque (the newest there are the waiting job's
+ * children), then foreign jobs, but only HELP_FOREIGN_MAX deep, because each
+ * may wait and help in turn and the nesting would follow the queue instead
+ * of the recursion. With nothing it may run, it sleeps on the latch: what it
+ * waits for is then running elsewhere. The deadline is checked only then.
  */
-int pool_wait_locked(rail_pool *pool, int (*ready)(const void *), const void *ctx,
-                     const struct timespec *deadline)
+int pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline)
 {
     struct worker *w = worker_self(pool);
-    while (!ready(ctx)) {
-        if (w != NULL) {
-            int foreign;
-            struct rail_job *job =
-                pool_take_locked(pool, w, w->foreign_depth < HELP_FOREIGN_MAX, &foreign);
-            if (job != NULL) {
-                w->foreign_depth += (unsigned)foreign;
-                pool_run_locked(pool, job);
-                w->foreign_depth -= (unsigned)foreign;
-                continue;
-            }
-            pool->helpers_waiting++;
+    if (w == NULL)
+        return latch_sleep(latch, deadline);
+    while (!latch_open(latch)) {
+        struct job job;
+        int found = find_work(w, &job, w->foreign_depth < HELP_FOREIGN_MAX);
+        if (found != FOUND_NONE) {
+            unsigned foreign = found == FOUND_FOREIGN;
+            w->foreign_depth += foreign;
+            worker_execute(w, &job);
+            w->foreign_depth -= foreign;
+            continue;
         }
-        pool->done_waiters++;
-        int rc = cond_wait_until(&pool->done_cond, &pool->lock, deadline);
-        pool->done_waiters--;
-        if (w != NULL)
-            pool->helpers_waiting--;
-        if (rc == ETIMEDOUT && !ready(ctx))
+        for (int i = 0; i < 256 && !latch_open(latch); i++)
+            cpu_relax(); /* the awaited job is likely about to end elsewhere */
+        if (!latch_open(latch) && latch_sleep(latch, deadline) == ETIMEDOUT)
             return ETIMEDOUT;
     }
     return 0;
+}
+
+/*
+ * rail_join's second half, if no thief took it: pops this worker's deque
+ * until the job owned by owner comes back (running, on the way, whatever the
+ * first half pushed above it and left), or the deque is empty. 1 if the job
+ * was found and has run.
+ */
+int worker_take_back(struct worker *w, const void *owner)
+{
+    struct job job;
+    while (deque_pop(&w->deque, &job)) {
+        int mine = job.owner == owner;
+        worker_execute(w, &job);
+        if (mine)
+            return 1;
+    }
+    return 0;
+}
+
+void pool_wake_all(rail_pool *pool)
+{
+    atomic_fetch_add_explicit(&pool->epoch, 1, memory_order_seq_cst);
+    futex_wake(&pool->epoch, FUTEX_WAKE_ALL);
+}
+
+/* Some job is waiting somewhere (a snapshot). */
+static int work_visible(rail_pool *pool)
+{
+    if (ring_length(&pool->injector) != 0 ||
+        atomic_load_explicit(&pool->overflow_len, memory_order_seq_cst) != 0)
+        return 1;
+    for (unsigned i = 0; i < pool->threads; i++)
+        if (deque_length(&pool->workers[i].deque) > 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * The searcher found a job. If more are waiting and nobody else searches,
+ * wake a sleeper to search in its place, or a burst would be served by one
+ * worker (Go's scheduler does the same). Only then: a futex wake costs the
+ * found job tens of microseconds on a VM. A submitter that saw us searching
+ * and so woke nobody published its job before its fence; ours comes after
+ * the decrement, so work_visible() sees that job.
+ */
+static void stop_searching(rail_pool *pool)
+{
+    if (atomic_fetch_sub_explicit(&pool->searching, 1, memory_order_seq_cst) != 1)
+        return;
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&pool->sleepers, memory_order_relaxed) != 0 && work_visible(pool))
+        pool_wake_one(pool);
+}
+
+/*
+ * The sleeping half of the protocol (docs/design.md). Returns 1 with a job,
+ * or 0 when the pool stops.
+ */
+static int worker_idle(struct worker *w, struct job *job)
+{
+    rail_pool *pool = w->pool;
+    for (;;) {
+        /* Search only if nobody else is: more spinners just take CPU from
+         * the threads that make work (on 2 cores, the submitter). */
+        if (atomic_fetch_add_explicit(&pool->searching, 1, memory_order_seq_cst) == 0) {
+            for (int round = 0; round < SEARCH_ROUNDS; round++) {
+                if (find_work(w, job, 1) != FOUND_NONE) {
+                    stop_searching(pool);
+                    return 1;
+                }
+                for (int i = 0; i < SEARCH_PAUSES; i++)
+                    cpu_relax();
+            }
+        }
+        atomic_fetch_sub_explicit(&pool->searching, 1, memory_order_seq_cst);
+
+        unsigned key = atomic_load_explicit(&pool->epoch, memory_order_acquire);
+        atomic_fetch_add_explicit(&pool->sleepers, 1, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (find_work(w, job, 1) != FOUND_NONE) {
+            atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
+            return 1;
+        }
+        if (work_visible(pool)) { /* claimed, not yet published: look again */
+            atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
+            continue;
+        }
+        if (atomic_load_explicit(&pool->idle_waiters, memory_order_relaxed) != 0)
+            pool_notify_idle(pool);
+        if (atomic_load_explicit(&pool->stop, memory_order_acquire)) {
+            atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
+            return 0;
+        }
+        futex_wait(&pool->epoch, key, NULL);
+        atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
+        /* Awake (woken or not): the next submitter may wake someone again.
+         * Submitters that saw the flag set published before it is cleared,
+         * and this worker looks for their jobs before it sleeps again. */
+        atomic_store_explicit(&pool->waking, 0, memory_order_seq_cst);
+    }
 }
 
 static void name_thread(const rail_pool *pool, unsigned index)
@@ -135,21 +324,12 @@ static void *worker_main(void *arg)
     if (pool->opts.on_worker_start != NULL)
         pool->opts.on_worker_start(w->index, pool->opts.ctx);
 
-    pthread_mutex_lock(&pool->lock);
+    struct job job;
     for (;;) {
-        int foreign;
-        struct rail_job *job = pool_take_locked(pool, w, 1, &foreign);
-        if (job != NULL) {
-            pool_run_locked(pool, job);
-            continue;
-        }
-        if (pool->stop)
+        if (find_work(w, &job, 1) == FOUND_NONE && !worker_idle(w, &job))
             break;
-        pool->idle_workers++;
-        pthread_cond_wait(&pool->work_cond, &pool->lock);
-        pool->idle_workers--;
+        worker_execute(w, &job);
     }
-    pthread_mutex_unlock(&pool->lock);
 
     pthread_setspecific(exit_key, NULL);
     if (pool->opts.on_worker_stop != NULL)
@@ -158,8 +338,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Starts the thread of slot w. Called with pool->lock held, or before any
- * worker exists. */
+/* Starts the thread of slot w. Called with pool->lock held. */
 int worker_start_locked(rail_pool *pool, struct worker *w)
 {
     pthread_once(&exit_key_once, exit_key_create);
@@ -176,10 +355,10 @@ int worker_start_locked(rail_pool *pool, struct worker *w)
 /*
  * The destructor of exit_key: a job of this worker called pthread_exit().
  * Every job the thread was inside (several when it was helping in a wait)
- * is over with EOWNERDEAD. A new thread takes the slot and joins this one,
- * so no thread is left unjoined. All of it happens in one critical section:
- * the jobs still count as running until the replacement's thread id is in
- * the slot, so a shutdown cannot be joining the slot meanwhile.
+ * is over with EOWNERDEAD. A new thread takes the slot, with its deque, and
+ * joins this one. The jobs are counted over only after the new thread's id
+ * is in the slot, all under pool->lock: a shutdown that sees the pool idle
+ * takes that lock before it joins the slots, and so finds the new id.
  */
 static void worker_ended(void *arg)
 {
@@ -190,20 +369,25 @@ static void worker_ended(void *arg)
         pool->opts.on_worker_stop(w->index, pool->opts.ctx);
 
     pthread_mutex_lock(&pool->lock);
-    if (w->current != NULL)
-        pool->busy--;
-    while (w->current != NULL) {
-        struct rail_job *job = w->current;
-        w->current = job->outer;
-        pool_finish_locked(pool, job, EOWNERDEAD);
-    }
     w->alive = 0;
     pool->alive--;
     w->predecessor = pthread_self();
     w->has_predecessor = 1;
     if (worker_start_locked(pool, w) == 0)
-        pool->replaced++;
-    /* else the slot stays empty; pool_respawn_locked() tries again later. */
+        atomic_fetch_add_explicit(&pool->replaced, 1, memory_order_relaxed);
+    else /* the slot stays empty; the next submission or wait tries again */
+        atomic_fetch_add_explicit(&pool->vacant, 1, memory_order_relaxed);
+    unsigned depth = w->depth;
+    w->depth = 0;
+    w->foreign_depth = 0;
+    atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
+    while (depth > 0) {
+        struct frame *f = &w->frames[--depth];
+        finish(f->owner, f->kind, EOWNERDEAD);
+        counter_add(&w->completed, 1);
+    }
+    /* With no replacement, no worker may be left to tell idle waiters. */
+    pthread_cond_broadcast(&pool->idle_cond);
     pthread_mutex_unlock(&pool->lock);
     self = NULL;
 }
@@ -213,7 +397,20 @@ void pool_respawn_locked(rail_pool *pool)
 {
     for (unsigned i = 0; i < pool->threads && pool->alive < pool->threads; i++) {
         struct worker *w = &pool->workers[i];
-        if (!w->alive && w->has_predecessor && worker_start_locked(pool, w) == 0)
-            pool->replaced++;
+        if (!w->alive && w->has_predecessor && worker_start_locked(pool, w) == 0) {
+            atomic_fetch_add_explicit(&pool->replaced, 1, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&pool->vacant, 1, memory_order_relaxed);
+        }
     }
+}
+
+/* After a submission: a pool with empty slots may have no worker at all. */
+void pool_respawn(rail_pool *pool)
+{
+    if (atomic_load_explicit(&pool->vacant, memory_order_relaxed) == 0)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    if (atomic_load_explicit(&pool->state, memory_order_relaxed) != POOL_STOPPED)
+        pool_respawn_locked(pool);
+    pthread_mutex_unlock(&pool->lock);
 }
