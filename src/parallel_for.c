@@ -1,11 +1,14 @@
 /*
- * parallel_for.c - a range split into chunks that the caller and up to one
- * helper job per other worker claim from a shared counter until none are
- * left.
+ * parallel_for.c - a range split into chunks of at most `grain`, claimed by
+ * the caller and up to one helper job per other worker from a shared
+ * counter until none are left.
  *
- * Claiming on demand balances uneven chunks by itself, and because the
- * caller claims too, the loop finishes even if no helper ever starts (full
- * queue, busy workers, a discarding shutdown).
+ * Claims are guided: each takes a share of what is left (left / 2P chunks,
+ * at least one), so a loop of N chunks costs O(P log N) atomic operations
+ * instead of N contended ones, and the pieces shrink towards the end, which
+ * balances uneven work. Because the caller claims too, the loop finishes
+ * even if no helper ever starts (full queue, busy workers, a discarding
+ * shutdown).
  */
 #include "pool.h"
 
@@ -17,7 +20,7 @@ int group_try_add_helper(rail_group *group, rail_fn fn, void *arg);
 struct range_work {
     _Alignas(64) atomic_size_t next; /* the next chunk to claim; alone on its line */
     _Alignas(64) size_t chunks;
-    size_t begin, end, grain;
+    size_t begin, end, grain, participants;
     rail_range_fn body;
     void *arg;
 };
@@ -25,15 +28,24 @@ struct range_work {
 static void run_chunks(void *arg)
 {
     struct range_work *w = arg;
+    /* Relaxed: a claim needs only atomicity; the bodies' writes reach the
+     * caller through the group's latch. */
+    size_t k = atomic_load_explicit(&w->next, memory_order_relaxed);
     for (;;) {
-        /* Relaxed: the claim needs only atomicity; the bodies' writes reach
-         * the caller through the group's latch. */
-        size_t k = atomic_fetch_add_explicit(&w->next, 1, memory_order_relaxed);
         if (k >= w->chunks)
             return;
-        size_t b = w->begin + k * w->grain;
-        size_t e = w->end - b > w->grain ? b + w->grain : w->end;
-        w->body(b, e, w->arg);
+        size_t take = (w->chunks - k) / (2 * w->participants);
+        if (take == 0)
+            take = 1;
+        if (!atomic_compare_exchange_weak_explicit(&w->next, &k, k + take, memory_order_relaxed,
+                                                   memory_order_relaxed))
+            continue; /* k now holds the current value */
+        for (size_t c = k; c < k + take; c++) {
+            size_t b = w->begin + c * w->grain;
+            size_t e = w->end - b > w->grain ? b + w->grain : w->end;
+            w->body(b, e, w->arg);
+        }
+        k = atomic_load_explicit(&w->next, memory_order_relaxed);
     }
 }
 
@@ -51,7 +63,12 @@ int rail_parallel_for(rail_pool *pool, size_t begin, size_t end, size_t grain, r
         return 0;
 
     size_t n = end - begin;
-    size_t others = inside ? pool->threads - 1 : pool->threads;
+    /* The caller is one participant, so with every worker busy the loop
+     * runs on as many threads as the pool has, not one more; a pool of one
+     * still gets its worker from an outside caller. */
+    size_t others = pool->threads - 1;
+    if (!inside && others == 0)
+        others = 1;
     if (grain == 0) { /* a few chunks per thread, so uneven ones balance out */
         grain = n / ((others + 1) * 4);
         if (grain == 0)
@@ -61,6 +78,7 @@ int rail_parallel_for(rail_pool *pool, size_t begin, size_t end, size_t grain, r
                            .begin = begin,
                            .end = end,
                            .grain = grain,
+                           .participants = others + 1,
                            .body = body,
                            .arg = arg};
     atomic_init(&w.next, 0);
