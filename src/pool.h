@@ -122,6 +122,7 @@ int pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadl
 void worker_execute(struct worker *w, struct job *job);
 int worker_take_back(struct worker *w, const void *owner);
 void pool_wake_all(rail_pool *pool);
+int pool_work_visible(rail_pool *pool);
 
 /* pool.c */
 void pool_drop(rail_pool *pool, struct worker *w, struct job *job);

@@ -23,17 +23,28 @@ struct overflow_node {
 /*
  * Wakes one sleeping worker, unless a wake is already on its way: a woken
  * thread can take tens of microseconds to run, and every submission in
- * between would otherwise make a system call of its own. The flag is
- * cleared by any worker that returns from its futex wait, or here when the
- * wake found nobody asleep, so it cannot stay set.
+ * between would otherwise make a system call of its own. A worker clears the
+ * flag whenever it returns from its futex wait, and then looks for work.
+ *
+ * When the wake finds nobody in the futex (a worker was between reading the
+ * epoch and sleeping), this thread clears the flag itself. Submitters that
+ * skipped their own wake while it was set published their jobs before they
+ * read it, so after clearing it this thread must look again and wake for
+ * them: without that second look a worker could sleep with their jobs
+ * queued (the TSan stress run hung exactly so).
  */
 void pool_wake_one(rail_pool *pool)
 {
-    if (atomic_exchange_explicit(&pool->waking, 1, memory_order_seq_cst) != 0)
-        return;
-    atomic_fetch_add_explicit(&pool->epoch, 1, memory_order_release);
-    if (futex_wake(&pool->epoch, 1) == 0)
+    while (atomic_exchange_explicit(&pool->waking, 1, memory_order_seq_cst) == 0) {
+        atomic_fetch_add_explicit(&pool->epoch, 1, memory_order_seq_cst);
+        if (futex_wake(&pool->epoch, 1) != 0)
+            return; /* the woken worker clears the flag */
         atomic_store_explicit(&pool->waking, 0, memory_order_seq_cst);
+        if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) == 0 ||
+            atomic_load_explicit(&pool->searching, memory_order_seq_cst) != 0 ||
+            !pool_work_visible(pool))
+            return;
+    }
 }
 
 /*

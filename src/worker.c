@@ -218,8 +218,8 @@ void pool_wake_all(rail_pool *pool)
     futex_wake(&pool->epoch, FUTEX_WAKE_ALL);
 }
 
-/* Some job is waiting somewhere (a snapshot). */
-static int work_visible(rail_pool *pool)
+/* Some job is waiting somewhere, published or only claimed (a snapshot). */
+int pool_work_visible(rail_pool *pool)
 {
     if (ring_length(&pool->injector) != 0 ||
         atomic_load_explicit(&pool->overflow_len, memory_order_seq_cst) != 0)
@@ -243,7 +243,7 @@ static void stop_searching(rail_pool *pool)
     if (atomic_fetch_sub_explicit(&pool->searching, 1, memory_order_seq_cst) != 1)
         return;
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&pool->sleepers, memory_order_relaxed) != 0 && work_visible(pool))
+    if (atomic_load_explicit(&pool->sleepers, memory_order_relaxed) != 0 && pool_work_visible(pool))
         pool_wake_one(pool);
 }
 
@@ -276,7 +276,7 @@ static int worker_idle(struct worker *w, struct job *job)
             atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
             return 1;
         }
-        if (work_visible(pool)) { /* claimed, not yet published: look again */
+        if (pool_work_visible(pool)) { /* claimed, not yet published: look again */
             atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
             continue;
         }
