@@ -40,8 +40,10 @@ struct ring_cell *ring_claim(struct ring *r, size_t limit, size_t *pos_out)
         size_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
         intptr_t dif = (intptr_t)seq - (intptr_t)pos;
         if (dif == 0) {
-            /* A stale deq only makes this stricter, never looser. */
-            if (pos - atomic_load_explicit(&r->deq, memory_order_acquire) >= limit)
+            /* A stale deq only makes this stricter, never looser. Unbounded
+             * pools skip the load: consumers write deq all the time. */
+            if (limit != SIZE_MAX &&
+                pos - atomic_load_explicit(&r->deq, memory_order_acquire) >= limit)
                 return NULL;
             /* seq_cst: the claim is the publication the sleep protocol
              * orders against (docs/design.md). */
