@@ -16,6 +16,7 @@ DEPS_BENCH := $(DEPS_BUILD) g++:g++ python3:python3 gnuplot:gnuplot-nox \
               /usr/include/glib-2.0/glib.h:libglib2.0-dev /usr/include/uv.h:libuv1-dev \
               /usr/include/oneapi/tbb.h:libtbb-dev
 BENCH_REPS ?= 5
+BENCH_ARGS ?=
 
 .PHONY: all run test deps deps-test deps-bench build bench install format format-check clean
 
@@ -52,12 +53,13 @@ deps-bench:
 	@scripts/ensure-deps.sh $(DEPS_BENCH)
 
 # rail against GLib, libuv, OpenMP, oneTBB and the classic mutex+condvar pool;
-# writes docs/BENCHMARKS.md and docs/benchmarks.png. About 10 minutes.
+# writes docs/BENCHMARKS.md and docs/benchmarks.png. About 10 minutes;
+# `make bench BENCH_REPS=1 BENCH_ARGS=--quick` is a smoke run of a minute.
 bench: deps-bench
 	@cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DRAIL_BUILD_TESTS=OFF \
 	    -DRAIL_BUILD_BENCH=ON >/dev/null
 	@cmake --build build/bench -j $(JOBS) -- --no-print-directory >/dev/null
-	@python3 bench/run.py build/bench/bench --reps $(BENCH_REPS) --out docs/BENCHMARKS.md
+	@python3 bench/run.py build/bench/bench --reps $(BENCH_REPS) $(BENCH_ARGS) --out docs/BENCHMARKS.md
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

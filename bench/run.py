@@ -215,6 +215,7 @@ def write_markdown(path, rows, args):
         lines.append(f"| {label(row['case'])} | {row['unit']} | " +
                      " | ".join(cell_text(row["cells"].get(s)) for s in SYSTEMS) +
                      f" | {ratio_text(row)} |")
+    lines += ["", "## Against the targets of issue 3", ""] + target_lines(rows) + [""]
     hows = sorted({(s, c[3]) for row in rows for s, c in row["cells"].items()
                    if c is not None and c[0] != "error" and c[3]})
     lines += [
@@ -239,10 +240,68 @@ def write_markdown(path, rows, args):
         "  the job has stamped its start time, so no system's wait can run the job itself.",
         "- n/a: the system has no such feature (no parallel loop, no fork-join, or a",
         "  single-thread submission API).",
+        "- OpenMP with 1 worker: the team is the submitting thread alone, so its tasks run",
+        "  inline: that figure is a function call, not a hand-off. With 2 or more, libgomp",
+        "  really hands tasks to the other threads, which by default spin while idle",
+        "  (OMP_WAIT_POLICY); rail's idle workers sleep.",
+        "- CPU-bound efficiency: the CPU time the jobs used (each measures its own thread's",
+        "  CPU time) over workers x wall time. OpenMP and oneTBB count the submitting thread",
+        "  as one of the N, so their jobs may also run on it.",
         "",
     ]
     with open(path, "w") as f:
         f.write("\n".join(lines))
+
+
+def find(rows, workload, workers, param, metric):
+    for row in rows:
+        w, k, p, m = row["case"]
+        if w == workload and k == workers and m == metric and (param is None or p == param):
+            return row
+    return None
+
+
+def median(row, system):
+    c = row["cells"].get(system) if row else None
+    return None if c is None or c[0] == "error" else c[0]
+
+
+def target_lines(rows):
+    """Each target of issue 3, with what this run measured and whether it is met."""
+    out = []
+
+    def say(name, ok, text):
+        out.append(f"- {'met' if ok else '**missed**'}: {name}: {text}")
+
+    empty = find(rows, "empty", 2, None, "ns_per_job")
+    r, bp = median(empty, "rail"), best_peer(empty) if empty else None
+    if r is not None and bp:
+        say("empty jobs, 2 workers, <= 100 ns/job and >= 3x the best peer",
+            r <= 100 and bp[1] / r >= 3,
+            f"rail {fmt(r)} ns, best peer {bp[0]} {fmt(bp[1])} ns ({bp[1] / r:.2f}x)")
+    fib = find(rows, "fib", 2, None, "ns_per_task")
+    r, t = median(fib, "rail"), median(fib, "onetbb")
+    if r is not None and t is not None:
+        say("fork-join <= 50 ns/task and within 1.5x of oneTBB", r <= 50 and r <= 1.5 * t,
+            f"rail {fmt(r)} ns/task, oneTBB {fmt(t)} ns/task ({t / r:.2f}x)")
+    p50, p99 = find(rows, "latency", 2, None, "p50_ns"), find(rows, "latency", 2, None, "p99_ns")
+    r50, r99 = median(p50, "rail"), median(p99, "rail")
+    b50, b99 = best_peer(p50) if p50 else None, best_peer(p99) if p99 else None
+    if r50 is not None and b50:
+        say("wake latency p50 no worse than the best peer", r50 <= b50[1],
+            f"rail {fmt(r50)} ns, best peer {b50[0]} {fmt(b50[1])} ns")
+    if r99 is not None and b99:
+        say("wake latency p99 at most half the best peer's", r99 <= b99[1] / 2,
+            f"rail {fmt(r99)} ns, best peer {b99[0]} {fmt(b99[1])} ns")
+    loop = find(rows, "sum_pfor", 2, 1024, "speedup")
+    r = median(loop, "rail")
+    if r is not None:
+        say("parallel_for at grain 1,024 >= 1.7x on 2 workers", r >= 1.7, f"{fmt(r)}x")
+    cpu = find(rows, "cpu", 2, None, "efficiency")
+    r = median(cpu, "rail")
+    if r is not None:
+        say("CPU-bound efficiency >= 98%", r >= 0.98, f"{100 * r:.1f}%")
+    return out
 
 
 def write_chart(base, rows):
