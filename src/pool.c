@@ -273,6 +273,7 @@ void pool_drop(rail_pool *pool, struct worker *w, struct job *job)
 {
     switch (job->kind) {
     case JOB_VOID: /* counted over by its submitter */
+        atomic_fetch_sub_explicit(&pool->tombstones, 1, memory_order_relaxed);
         return;
     case JOB_FUTURE:
         if (!future_drop(job->owner))

@@ -61,7 +61,8 @@ struct rail_pool {
     atomic_uint waking; /* a wake is on its way: don't send another */
     _Alignas(64) atomic_int state;
     atomic_int stop;          /* workers exit when set (the pool is idle then) */
-    atomic_size_t tombstones; /* cancelled futures still in the injector */
+    atomic_size_t tombstones; /* injector entries that are not jobs: cancelled
+                                 futures, void claims */
     atomic_uint space_waiters;
     atomic_uint idle_waiters;
     atomic_uint vacant; /* slots whose replacement thread could not be created */

@@ -162,6 +162,9 @@ static int try_push_outside(rail_pool *pool, const struct job *job)
     if (cell == NULL) /* full; an unbounded pool spills over */
         return pool->capacity == 0 ? overflow_push(pool, job) : EAGAIN;
     if (atomic_load_explicit(&pool->state, memory_order_seq_cst) != POOL_RUNNING) {
+        /* Not a job: like a cancelled future's entry, it must not count as
+         * queued (or against the capacity) until someone pops it. */
+        atomic_fetch_add_explicit(&pool->tombstones, 1, memory_order_relaxed);
         count_voided(pool);
         ring_publish(cell, pos, &(struct job){.kind = JOB_VOID});
         return ESHUTDOWN;

@@ -139,8 +139,10 @@ static void push_frame(struct worker *w, const struct job *job)
 void worker_execute(struct worker *w, struct job *job)
 {
     rail_pool *pool = w->pool;
-    if (job->kind == JOB_VOID) /* counted over by its submitter */
+    if (job->kind == JOB_VOID) { /* counted over by its submitter */
+        atomic_fetch_sub_explicit(&pool->tombstones, 1, memory_order_relaxed);
         return;
+    }
     if (atomic_load_explicit(&pool->state, memory_order_relaxed) == POOL_DISCARDING) {
         pool_drop(pool, w, job);
         return;
