@@ -43,6 +43,8 @@ struct bench_system {
 extern const struct bench_system bench_system;
 
 uint64_t bench_now_ns(void);
+/* run_outside for systems whose submitters are ordinary threads: producer(ctx) here. */
+void bench_run_here(void (*producer)(void *ctx), void *ctx);
 uint64_t fib_seq(unsigned n);
 
 #ifdef __cplusplus

@@ -71,11 +71,6 @@ static void stop(void)
         pthread_join(threads[i], NULL);
 }
 
-static void run_outside(void (*producer)(void *), void *ctx)
-{
-    producer(ctx);
-}
-
 static void submit(bench_fn fn, void *arg)
 {
     struct job *j = malloc(sizeof *j);
@@ -107,7 +102,7 @@ const struct bench_system bench_system = {
     .name = "classic",
     .start = start,
     .stop = stop,
-    .run_outside = run_outside,
+    .run_outside = bench_run_here,
     .submit = submit,
     .wait = wait_all,
     .concurrent_producers = 1,

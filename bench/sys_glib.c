@@ -42,11 +42,6 @@ static void stop(void)
     g_thread_pool_free(pool, FALSE, TRUE);
 }
 
-static void run_outside(void (*producer)(void *), void *ctx)
-{
-    producer(ctx);
-}
-
 static void submit(bench_fn fn, void *arg)
 {
     struct job *j = g_new(struct job, 1);
@@ -70,7 +65,7 @@ const struct bench_system bench_system = {
     .name = "glib",
     .start = start,
     .stop = stop,
-    .run_outside = run_outside,
+    .run_outside = bench_run_here,
     .submit = submit,
     .wait = wait_all,
     .concurrent_producers = 1,

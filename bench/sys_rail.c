@@ -18,11 +18,6 @@ static void stop(void)
     rail_pool_destroy(pool);
 }
 
-static void run_outside(void (*producer)(void *), void *ctx)
-{
-    producer(ctx);
-}
-
 static void submit(bench_fn fn, void *arg)
 {
     if (rail_submit(pool, fn, arg) != 0)
@@ -96,7 +91,7 @@ const struct bench_system bench_system = {
     .name = "rail",
     .start = start,
     .stop = stop,
-    .run_outside = run_outside,
+    .run_outside = bench_run_here,
     .submit = submit,
     .wait = wait_all,
     .concurrent_producers = 1,

@@ -45,11 +45,6 @@ static void stop(void)
     uv_loop_close(loop);
 }
 
-static void run_outside(void (*producer)(void *), void *ctx)
-{
-    producer(ctx);
-}
-
 static void submit(bench_fn fn, void *arg)
 {
     struct req *r = malloc(sizeof *r);
@@ -70,7 +65,7 @@ const struct bench_system bench_system = {
     .name = "libuv",
     .start = start,
     .stop = stop,
-    .run_outside = run_outside,
+    .run_outside = bench_run_here,
     .submit = submit,
     .wait = wait_all,
     .concurrent_producers = 0, /* uv_queue_work is for the loop thread only */

@@ -36,6 +36,11 @@ static uint64_t fib_call(unsigned n)
     return n < 2 ? n : fib_ptr(n - 1) + fib_ptr(n - 2);
 }
 
+void bench_run_here(void (*producer)(void *ctx), void *ctx)
+{
+    producer(ctx);
+}
+
 uint64_t fib_seq(unsigned n)
 {
     return fib_call(n);

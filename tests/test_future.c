@@ -74,16 +74,24 @@ static void *gated_task(void *arg)
     return NULL;
 }
 
+/* A future whose task parks at gate (initialised here) until it opens. */
+static rail_future *start_gated_task(rail_pool *pool, struct gate *gate, struct parked_task *p)
+{
+    gate_init(gate);
+    p->gate = gate;
+    atomic_init(&p->ran, 0);
+    rail_future *f = NULL;
+    assert_int_equal(rail_async(pool, gated_task, p, &f), 0);
+    return f;
+}
+
 static void cancel_of_running_job_is_ebusy_and_wait_times_out(void **state)
 {
     (void)state;
     rail_pool *pool = make_pool(1, 0);
     struct gate gate;
-    gate_init(&gate);
-    struct parked_task p = {.gate = &gate};
-    atomic_init(&p.ran, 0);
-    rail_future *f;
-    assert_int_equal(rail_async(pool, gated_task, &p, &f), 0);
+    struct parked_task p;
+    rail_future *f = start_gated_task(pool, &gate, &p);
     gate_wait_arrived(&gate, 1);
     assert_int_equal(rail_future_cancel(f), EBUSY);
     struct timespec d = ms_from_now(20);
@@ -101,11 +109,8 @@ static void release_before_completion_still_runs_the_job(void **state)
     (void)state;
     rail_pool *pool = make_pool(1, 0);
     struct gate gate;
-    gate_init(&gate);
-    struct parked_task p = {.gate = &gate};
-    atomic_init(&p.ran, 0);
-    rail_future *f;
-    assert_int_equal(rail_async(pool, gated_task, &p, &f), 0);
+    struct parked_task p;
+    rail_future *f = start_gated_task(pool, &gate, &p);
     rail_future_release(f); /* may be queued or parked: either way it runs */
     gate_open(&gate);
     assert_int_equal(rail_wait_idle(pool, NULL), 0);

@@ -103,6 +103,18 @@ static void spawn_after_gate(void *arg)
             atomic_fetch_add(&s->spawn_failed, 1);
 }
 
+/* A pool of `threads` whose first job is parked at the gate, ready to
+ * spawn 10 children once it opens. */
+static void spawner_start(struct spawner *s, unsigned threads)
+{
+    s->pool = make_pool(threads, 0);
+    gate_init(&s->gate);
+    atomic_init(&s->children, 0);
+    atomic_init(&s->spawn_failed, 0);
+    assert_int_equal(rail_submit(s->pool, spawn_after_gate, s), 0);
+    gate_wait_arrived(&s->gate, 1);
+}
+
 static void *drain_in_thread(void *pool)
 {
     return (void *)(intptr_t)rail_shutdown(pool, RAIL_DRAIN, NULL);
@@ -111,12 +123,8 @@ static void *drain_in_thread(void *pool)
 static void drain_runs_what_jobs_spawn(void **state)
 {
     (void)state;
-    struct spawner s = {.pool = make_pool(2, 0)};
-    gate_init(&s.gate);
-    atomic_init(&s.children, 0);
-    atomic_init(&s.spawn_failed, 0);
-    assert_int_equal(rail_submit(s.pool, spawn_after_gate, &s), 0);
-    gate_wait_arrived(&s.gate, 1);
+    struct spawner s;
+    spawner_start(&s, 2);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, drain_in_thread, s.pool), 0);
     wait_until(pool_refuses, s.pool); /* the drain has begun */
@@ -247,12 +255,8 @@ static void timed_out_drain_then_discard_escalates(void **state)
 static void discard_refuses_workers_submissions(void **state)
 {
     (void)state;
-    struct spawner s = {.pool = make_pool(1, 0)};
-    gate_init(&s.gate);
-    atomic_init(&s.children, 0);
-    atomic_init(&s.spawn_failed, 0);
-    assert_int_equal(rail_submit(s.pool, spawn_after_gate, &s), 0);
-    gate_wait_arrived(&s.gate, 1);
+    struct spawner s;
+    spawner_start(&s, 1);
     assert_int_equal(rail_shutdown(s.pool, RAIL_DISCARD, &(struct timespec){0, 0}), ETIMEDOUT);
     gate_open(&s.gate);
     assert_int_equal(rail_shutdown(s.pool, RAIL_DISCARD, NULL), 0);
