@@ -15,8 +15,6 @@
 #include <errno.h>
 #include <stdatomic.h>
 
-int group_try_add_helper(rail_group *group, rail_fn fn, void *arg);
-
 struct range_work {
     _Alignas(64) atomic_size_t next; /* the next chunk to claim; alone on its line */
     _Alignas(64) size_t chunks;

@@ -130,6 +130,9 @@ void pool_drop(rail_pool *pool, struct worker *w, struct job *job);
 void pool_notify_idle(rail_pool *pool);
 int pool_state(const rail_pool *pool);
 
+/* group.c */
+int group_try_add_helper(rail_group *group, rail_fn fn, void *arg);
+
 /* future.c */
 int future_claim(void *future);
 int future_drop(void *future);
