@@ -44,11 +44,6 @@ int future_claim(void *future)
     return claim(future, FUTURE_RUNNING);
 }
 
-int future_claim_for_drop(void *future)
-{
-    return claim(future, FUTURE_CANCELLED);
-}
-
 void future_run(void *future)
 {
     struct rail_future *f = future;
@@ -149,8 +144,7 @@ int future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void
             atomic_fetch_add_explicit(&pool->tombstones, 1, memory_order_relaxed);
         b(arg_b);
         atomic_fetch_add_explicit(&pool->taken_back, 1, memory_order_seq_cst);
-        if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) != 0)
-            pool_notify_idle(pool);
+        pool_notify_idle(pool);
         future_unref(f);
         return 0;
     }
@@ -191,8 +185,7 @@ int rail_future_cancel(rail_future *f)
     atomic_fetch_add_explicit(&pool->cancelled, 1, memory_order_seq_cst);
     if (f->in_ring && atomic_load_explicit(&pool->space_waiters, memory_order_seq_cst) != 0)
         pool_wake_space_waiters(pool);
-    if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) != 0)
-        pool_notify_idle(pool);
+    pool_notify_idle(pool);
     return 0;
 }
 

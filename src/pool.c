@@ -160,7 +160,7 @@ int rail_pool_create(rail_pool **out, const rail_options *opts)
     pool->fork_generation = fork_generation();
     atomic_init(&pool->state, POOL_RUNNING);
 
-    /* Room for the capacity plus some cancelled futures still in the ring;
+    /* Room for the capacity plus some tombstones still in the ring;
      * an unbounded pool spills into the overflow list past 4096. */
     size_t cells = 4096;
     if (o.queue_capacity != 0)
@@ -216,8 +216,12 @@ static int pool_is_idle(rail_pool *pool)
     return over == submitted;
 }
 
+/* Wakes threads waiting for idleness, if any. Called after something was
+ * counted over; the seq_cst load pairs with idle_waiter_enter()'s fence. */
 void pool_notify_idle(rail_pool *pool)
 {
+    if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) == 0)
+        return;
     pthread_mutex_lock(&pool->lock);
     pthread_cond_broadcast(&pool->idle_cond);
     pthread_mutex_unlock(&pool->lock);
@@ -266,8 +270,9 @@ int rail_wait_idle(rail_pool *pool, const struct timespec *deadline)
 
 /*
  * Drops a job that was taken while discarding: its on_discard (for a user's
- * function), its owner finished with ECANCELED. A cancelled future's
- * leftover entry is not a job any more and is not counted.
+ * function), its owner finished with ECANCELED. Entries that are not jobs
+ * any more (a void claim, a cancelled future's leftover) are only skipped,
+ * whenever they are taken, and not counted.
  */
 void pool_drop(rail_pool *pool, struct worker *w, struct job *job)
 {
@@ -311,8 +316,7 @@ static void drop_all(rail_pool *pool)
             if (r == 1)
                 pool_drop(pool, NULL, &job);
     }
-    if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) != 0)
-        pool_notify_idle(pool);
+    pool_notify_idle(pool);
 }
 
 int rail_shutdown(rail_pool *pool, rail_shutdown_mode mode, const struct timespec *deadline)

@@ -20,6 +20,13 @@ struct overflow_node {
     struct job jobs[OVERFLOW_BLOCK];
 };
 
+/* A worker sleeps and none searches: a new job needs a wake. */
+static int wake_wanted(rail_pool *pool)
+{
+    return atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) != 0 &&
+           atomic_load_explicit(&pool->searching, memory_order_seq_cst) == 0;
+}
+
 /*
  * Wakes one sleeping worker, unless a wake is already on its way: a woken
  * thread can take tens of microseconds to run, and every submission in
@@ -40,9 +47,7 @@ void pool_wake_one(rail_pool *pool)
         if (futex_wake(&pool->epoch, 1) != 0)
             return; /* the woken worker clears the flag */
         atomic_store_explicit(&pool->waking, 0, memory_order_seq_cst);
-        if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) == 0 ||
-            atomic_load_explicit(&pool->searching, memory_order_seq_cst) != 0 ||
-            !pool_work_visible(pool))
+        if (!wake_wanted(pool) || !pool_work_visible(pool))
             return;
     }
 }
@@ -55,8 +60,7 @@ void pool_wake_one(rail_pool *pool)
  */
 void pool_notify(rail_pool *pool)
 {
-    if (atomic_load_explicit(&pool->sleepers, memory_order_seq_cst) != 0 &&
-        atomic_load_explicit(&pool->searching, memory_order_seq_cst) == 0)
+    if (wake_wanted(pool))
         pool_wake_one(pool);
 }
 
@@ -67,8 +71,7 @@ void pool_notify(rail_pool *pool)
 static void count_voided(rail_pool *pool)
 {
     atomic_fetch_add_explicit(&pool->voided, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) != 0)
-        pool_notify_idle(pool);
+    pool_notify_idle(pool);
 }
 
 /* An unbounded pool's jobs beyond the ring. The state is checked after the
@@ -136,8 +139,9 @@ void overflow_free(rail_pool *pool)
     }
 }
 
-/* The most outside jobs the ring may hold now: cancelled futures still in it
- * do not count against the capacity. */
+/* The most outside jobs the ring may hold now: entries in it that are not
+ * jobs (tombstones: cancelled futures, void claims) do not count against the
+ * capacity. */
 static size_t ring_limit(rail_pool *pool)
 {
     if (pool->capacity == 0)
@@ -211,6 +215,7 @@ void pool_wake_space_waiters(rail_pool *pool)
 static int submit_outside(rail_pool *pool, const struct job *job, enum admit_mode mode,
                           const struct timespec *deadline)
 {
+    int timed_out = 0;
     for (;;) {
         int rc = try_push_outside(pool, job);
         if (rc == 0) {
@@ -219,19 +224,12 @@ static int submit_outside(rail_pool *pool, const struct job *job, enum admit_mod
         }
         if (rc != EAGAIN || mode == ADMIT_QUIET)
             return rc;
-        if (mode == ADMIT_TRY) {
+        if (mode == ADMIT_TRY || timed_out) {
             atomic_fetch_add_explicit(&pool->rejected, 1, memory_order_relaxed);
-            return EAGAIN;
+            return timed_out ? ETIMEDOUT : EAGAIN;
         }
-        if (wait_for_room(pool, deadline) == ETIMEDOUT) {
-            rc = try_push_outside(pool, job); /* room may have come with the deadline */
-            if (rc == 0)
-                pool_notify(pool);
-            if (rc != EAGAIN)
-                return rc;
-            atomic_fetch_add_explicit(&pool->rejected, 1, memory_order_relaxed);
-            return ETIMEDOUT;
-        }
+        /* Past the deadline the loop tries once more: room may have come with it. */
+        timed_out = wait_for_room(pool, deadline) == ETIMEDOUT;
     }
 }
 

@@ -139,12 +139,9 @@ static void push_frame(struct worker *w, const struct job *job)
 void worker_execute(struct worker *w, struct job *job)
 {
     rail_pool *pool = w->pool;
-    if (job->kind == JOB_VOID) { /* counted over by its submitter */
-        atomic_fetch_sub_explicit(&pool->tombstones, 1, memory_order_relaxed);
-        return;
-    }
-    if (atomic_load_explicit(&pool->state, memory_order_relaxed) == POOL_DISCARDING) {
-        pool_drop(pool, w, job);
+    if (job->kind == JOB_VOID ||
+        atomic_load_explicit(&pool->state, memory_order_relaxed) == POOL_DISCARDING) {
+        pool_drop(pool, w, job); /* a void entry is only skipped there */
         return;
     }
     if (job->kind == JOB_FUTURE && !future_claim(job->owner)) {
@@ -282,8 +279,7 @@ static int worker_idle(struct worker *w, struct job *job)
             atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
             continue;
         }
-        if (atomic_load_explicit(&pool->idle_waiters, memory_order_relaxed) != 0)
-            pool_notify_idle(pool);
+        pool_notify_idle(pool);
         if (atomic_load_explicit(&pool->stop, memory_order_acquire)) {
             atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
             return 0;
