@@ -73,6 +73,16 @@ static inline void gate_open(struct gate *g)
     pthread_mutex_unlock(&g->lock);
 }
 
+/* Initialises g and parks one worker of pool at it (a started job: it no
+ * longer counts as queued). That worker stays busy,
+ * and jobs queued behind it stay queued, until gate_open(g). */
+static inline void park_worker(rail_pool *pool, struct gate *g)
+{
+    gate_init(g);
+    assert_int_equal(rail_submit(pool, gate_job, g), 0);
+    gate_wait_arrived(g, 1);
+}
+
 /* A job body that counts its runs in an atomic_uint. */
 static inline void count_job(void *arg)
 {

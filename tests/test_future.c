@@ -36,10 +36,8 @@ static void cancel_takes_a_queued_job_off(void **state)
     (void)state;
     rail_pool *pool = make_pool(1, 1);
     struct gate gate;
-    gate_init(&gate);
     atomic_uint n = 0;
-    assert_int_equal(rail_submit(pool, gate_job, &gate), 0);
-    gate_wait_arrived(&gate, 1);
+    park_worker(pool, &gate);
     rail_future *f;
     assert_int_equal(rail_async(pool, count_task, &n, &f), 0);
     assert_int_equal(rail_try_submit(pool, count_job, &n), EAGAIN); /* queue full */

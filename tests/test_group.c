@@ -132,10 +132,8 @@ static void join_runs_both_when_queue_is_full(void **state)
     (void)state;
     rail_pool *pool = make_pool(1, 1);
     struct gate gate;
-    gate_init(&gate);
     atomic_uint a = 0, b = 0, filler = 0;
-    assert_int_equal(rail_submit(pool, gate_job, &gate), 0);
-    gate_wait_arrived(&gate, 1);
+    park_worker(pool, &gate);
     assert_int_equal(rail_submit(pool, count_job, &filler), 0); /* queue now full */
     assert_int_equal(rail_join(pool, count_job, &a, count_job, &b), 0);
     assert_int_equal(atomic_load(&a), 1);
@@ -153,10 +151,8 @@ static void join_takes_b_back_from_a_parked_pool(void **state)
     (void)state;
     rail_pool *pool = make_pool(1, 0);
     struct gate gate;
-    gate_init(&gate);
     atomic_uint a = 0, b = 0;
-    assert_int_equal(rail_submit(pool, gate_job, &gate), 0);
-    gate_wait_arrived(&gate, 1);
+    park_worker(pool, &gate);
     /* The only worker is parked: b can only run if join takes it back. */
     assert_int_equal(rail_join(pool, count_job, &a, count_job, &b), 0);
     assert_int_equal(atomic_load(&b), 1);

@@ -120,10 +120,8 @@ static void caller_does_the_work_when_the_queue_is_full(void **state)
     (void)state;
     rail_pool *pool = make_pool(1, 1);
     struct gate gate;
-    gate_init(&gate);
     atomic_uint filler = 0;
-    assert_int_equal(rail_submit(pool, gate_job, &gate), 0);
-    gate_wait_arrived(&gate, 1);
+    park_worker(pool, &gate);
     assert_int_equal(rail_submit(pool, count_job, &filler), 0);
     check_cover(pool, 0, 1000, 10); /* returns with the only worker parked */
     rail_stats st;

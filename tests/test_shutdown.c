@@ -144,9 +144,7 @@ static void discard_drops_queued_jobs_exactly_once(void **state)
     struct ledger *l = ledger_new();
     rail_pool *pool = ledger_pool(l, 1);
     struct gate g;
-    gate_init(&g);
-    assert_int_equal(rail_submit(pool, gate_job, &g), 0);
-    gate_wait_arrived(&g, 1);
+    park_worker(pool, &g);
     struct numbered jobs[JOBS];
     for (unsigned i = 0; i < JOBS; i++) {
         jobs[i] = (struct numbered){l, i};
@@ -185,9 +183,7 @@ static void discard_cancels_groups_and_futures(void **state)
     struct ledger *l = ledger_new();
     rail_pool *pool = ledger_pool(l, 1);
     struct gate g;
-    gate_init(&g);
-    assert_int_equal(rail_submit(pool, gate_job, &g), 0);
-    gate_wait_arrived(&g, 1);
+    park_worker(pool, &g);
 
     struct numbered jobs[3] = {{l, 0}, {l, 1}, {l, 2}};
     rail_group group;
@@ -228,9 +224,7 @@ static void timed_out_drain_then_discard_escalates(void **state)
     struct ledger *l = ledger_new();
     rail_pool *pool = ledger_pool(l, 1);
     struct gate g;
-    gate_init(&g);
-    assert_int_equal(rail_submit(pool, gate_job, &g), 0);
-    gate_wait_arrived(&g, 1);
+    park_worker(pool, &g);
     struct numbered jobs[50];
     for (unsigned i = 0; i < 50; i++) {
         jobs[i] = (struct numbered){l, i};

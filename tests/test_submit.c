@@ -12,10 +12,8 @@ struct parked {
 static void park(struct parked *p, size_t capacity)
 {
     p->pool = make_pool(1, capacity);
-    gate_init(&p->gate);
     atomic_init(&p->ran, 0);
-    assert_int_equal(rail_submit(p->pool, gate_job, &p->gate), 0);
-    gate_wait_arrived(&p->gate, 1); /* started: no longer counts as queued */
+    park_worker(p->pool, &p->gate);
 }
 
 static void unpark(struct parked *p)
