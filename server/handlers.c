@@ -1,0 +1,127 @@
+/* handlers.c - the routes; see handlers.h. */
+#include "handlers.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "path.h"
+
+static bool is_get_or_head(const struct request *req)
+{
+    return req->method == HTTP_GET || req->method == HTTP_HEAD;
+}
+
+static void method_not_allowed(struct response *resp, const char *allow)
+{
+    response_header(resp, "Allow", "%s", allow);
+    response_text(resp, 405, "text/plain; charset=utf-8", "405 Method Not Allowed\n");
+}
+
+static void not_found(const struct handler_ctx *ctx, const struct request *req,
+                      struct response *resp)
+{
+    if (files_serve(&ctx->root, "404.html", req, 404, resp) != 0)
+        response_text(resp, 404, "text/plain; charset=utf-8", "404 Not Found\n");
+}
+
+static void serve(const struct handler_ctx *ctx, const char *rel, const struct request *req,
+                  struct response *resp)
+{
+    if (files_serve(&ctx->root, rel, req, 200, resp) != 0)
+        not_found(ctx, req, resp);
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static void health(const struct handler_ctx *ctx, struct response *resp)
+{
+    rail_stats s;
+    rail_pool_stats(ctx->pool, &s);
+    char text[512];
+    snprintf(
+        text, sizeof text,
+        "{\"status\":\"ok\",\"pool\":{\"threads\":%u,\"busy\":%u,\"queued\":%zu,\"submitted\":%llu,"
+        "\"completed\":%llu,\"rejected\":%llu},\"connections\":%llu}\n",
+        s.threads, s.busy, s.queued, (unsigned long long)s.submitted,
+        (unsigned long long)s.completed, (unsigned long long)s.rejected,
+        (unsigned long long)atomic_load_explicit(&ctx->metrics->connections_open,
+                                                 memory_order_relaxed));
+    response_text(resp, 200, "application/json", text);
+    response_header(resp, "Cache-Control", "no-store");
+}
+
+static void metrics(const struct handler_ctx *ctx, struct response *resp)
+{
+    char *text;
+    size_t len = metrics_render(ctx->metrics, ctx->pool, &text);
+    if (len == 0) {
+        response_text(resp, 500, "text/plain; charset=utf-8", "500 Internal Server Error\n");
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response_body(resp, text, len);
+    response_header(resp, "Cache-Control", "no-store");
+}
+
+static void echo(const struct request *req, struct response *resp)
+{
+    char *body = malloc(req->body_len ? req->body_len : 1);
+    if (!body) {
+        response_text(resp, 500, "text/plain; charset=utf-8", "500 Internal Server Error\n");
+        return;
+    }
+    if (req->body_len)
+        memcpy(body, req->body, req->body_len);
+    resp->status = 200;
+    resp->content_type = "application/octet-stream";
+    response_body(resp, body, req->body_len);
+}
+
+bool route_is_slow(const struct request *req)
+{
+    char path[16];
+    path_of_target(request_target(req), path, sizeof path);
+    return strcmp(path, "/sleep") == 0;
+}
+
+void handle_request(const struct handler_ctx *ctx, const struct request *req, struct response *resp)
+{
+    char path[PATH_OUT_MAX];
+    path_of_target(request_target(req), path, sizeof path);
+    if (strcmp(path, "/echo") == 0) {
+        if (req->method != HTTP_POST)
+            method_not_allowed(resp, "POST");
+        else
+            echo(req, resp);
+        return;
+    }
+    if (!is_get_or_head(req)) {
+        method_not_allowed(resp, "GET, HEAD");
+        return;
+    }
+    if (strcmp(path, "/") == 0) {
+        serve(ctx, "hello.html", req, resp);
+    } else if (strcmp(path, "/sleep") == 0) {
+        sleep_ms(ctx->sleep_ms);
+        serve(ctx, "hello.html", req, resp);
+    } else if (strcmp(path, "/health") == 0) {
+        health(ctx, resp);
+    } else if (strcmp(path, "/metrics") == 0) {
+        metrics(ctx, resp);
+    } else {
+        char rel[PATH_OUT_MAX];
+        if (path_normalize(request_target(req), rel) != 0)
+            response_text(resp, 400, "text/plain; charset=utf-8", "400 Bad Request\n");
+        else
+            serve(ctx, rel, req, resp);
+    }
+}

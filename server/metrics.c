@@ -1,0 +1,127 @@
+/* metrics.c - request counters and their Prometheus text format. */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Upper bounds of the latency buckets, in microseconds. */
+static const uint64_t bucket_us[METRICS_BUCKETS] = {100,    250,     500,     1000,    2500,
+                                                    5000,   10000,   25000,   50000,   100000,
+                                                    250000, 1000000, 2500000, 10000000};
+
+void metrics_request(struct metrics *m, int status, uint64_t latency_ns)
+{
+    if (status >= 100 && status < 600)
+        atomic_fetch_add_explicit(&m->by_status[status], 1, memory_order_relaxed);
+    uint64_t us = latency_ns / 1000;
+    unsigned b = 0;
+    while (b < METRICS_BUCKETS && us > bucket_us[b])
+        b++;
+    atomic_fetch_add_explicit(&m->latency_le[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->latency_sum_us, us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->latency_count, 1, memory_order_relaxed);
+}
+
+struct text {
+    char *buf;
+    size_t len, cap;
+    int failed;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = t->failed ? -1 : vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = 1;
+            return;
+        }
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        char *grown = realloc(t->buf, t->cap * 2);
+        if (!grown) {
+            t->failed = 1;
+            return;
+        }
+        t->buf = grown;
+        t->cap *= 2;
+    }
+}
+
+static uint64_t load(atomic_uint_fast64_t *a)
+{
+    return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static void counter(struct text *t, const char *name, const char *help, uint64_t value)
+{
+    put(t, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, value);
+}
+
+static void gauge(struct text *t, const char *name, const char *help, uint64_t value)
+{
+    put(t, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRIu64 "\n", name, help, name, name, value);
+}
+
+size_t metrics_render(struct metrics *m, rail_pool *pool, char **out)
+{
+    struct text t = {.buf = malloc(4096), .cap = 4096};
+    if (!t.buf)
+        return 0;
+    put(&t, "# HELP rail_http_requests_total HTTP requests answered, by status code.\n"
+            "# TYPE rail_http_requests_total counter\n");
+    for (int code = 100; code < 600; code++) {
+        uint64_t n = load(&m->by_status[code]);
+        if (n)
+            put(&t, "rail_http_requests_total{code=\"%d\"} %" PRIu64 "\n", code, n);
+    }
+    put(&t, "# HELP rail_http_request_duration_seconds From a request's last byte to its answer's "
+            "hand-off to the socket.\n"
+            "# TYPE rail_http_request_duration_seconds histogram\n");
+    uint64_t cumulative = 0;
+    for (unsigned b = 0; b <= METRICS_BUCKETS; b++) {
+        cumulative += load(&m->latency_le[b]);
+        if (b < METRICS_BUCKETS)
+            put(&t, "rail_http_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                (double)bucket_us[b] / 1e6, cumulative);
+        else
+            put(&t, "rail_http_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+                cumulative);
+    }
+    put(&t, "rail_http_request_duration_seconds_sum %.6f\n",
+        (double)load(&m->latency_sum_us) / 1e6);
+    put(&t, "rail_http_request_duration_seconds_count %" PRIu64 "\n", load(&m->latency_count));
+    gauge(&t, "rail_http_connections_open", "Client connections open now.",
+          load(&m->connections_open));
+    counter(&t, "rail_http_connections_total", "Client connections accepted.",
+            load(&m->connections_total));
+    counter(&t, "rail_http_overloaded_total",
+            "Requests answered 503 because the pool's queue was full.", load(&m->overloaded));
+    counter(&t, "rail_access_log_dropped_total",
+            "Access log lines dropped because the log fell behind.", load(&m->log_dropped));
+
+    rail_stats s;
+    rail_pool_stats(pool, &s);
+    gauge(&t, "rail_pool_threads", "Pool workers alive.", s.threads);
+    gauge(&t, "rail_pool_busy", "Pool workers running a job.", s.busy);
+    gauge(&t, "rail_pool_queued", "Jobs accepted by the pool and not started.", s.queued);
+    counter(&t, "rail_pool_submitted_total", "Jobs accepted by the pool.", s.submitted);
+    counter(&t, "rail_pool_completed_total", "Jobs the pool ran to the end.", s.completed);
+    counter(&t, "rail_pool_rejected_total", "Jobs the pool refused because its queue was full.",
+            s.rejected);
+    if (t.failed) {
+        free(t.buf);
+        return 0;
+    }
+    *out = t.buf;
+    return t.len;
+}

@@ -1,0 +1,31 @@
+/*
+ * metrics.h - counters for /metrics and /health. Written by the I/O thread
+ * (one line per answered request), read by handlers on workers: every
+ * field is a relaxed atomic, and a reading is a snapshot, not a transaction.
+ */
+#ifndef RAIL_SERVER_METRICS_H
+#define RAIL_SERVER_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rail.h>
+
+#define METRICS_BUCKETS 14 /* latency histogram, plus +Inf */
+
+struct metrics {
+    atomic_uint_fast64_t by_status[600];
+    atomic_uint_fast64_t latency_le[METRICS_BUCKETS + 1]; /* per bucket, not cumulative */
+    atomic_uint_fast64_t latency_sum_us, latency_count;
+    atomic_uint_fast64_t connections_open, connections_total, overloaded, log_dropped;
+};
+
+/* Counts one answered request: its status and the time from the end of the
+ * request to its answer being handed to the socket. */
+void metrics_request(struct metrics *m, int status, uint64_t latency_ns);
+/* The Prometheus text exposition of m and the pool's stats, malloc'd, in
+ * *out; returns its length (0 when out of memory). */
+size_t metrics_render(struct metrics *m, rail_pool *pool, char **out);
+
+#endif

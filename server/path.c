@@ -1,0 +1,85 @@
+/* path.c - request target normalisation; see path.h for the rules. */
+#include "path.h"
+
+#include <string.h>
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes one segment [s, end) into out; returns its length or -1. */
+static int decode_segment(const char *s, const char *end, char *out, size_t cap)
+{
+    size_t n = 0;
+    while (s < end) {
+        char c = *s++;
+        if (c == '%') {
+            int hi = end - s >= 2 ? hex_value(s[0]) : -1;
+            int lo = hi >= 0 ? hex_value(s[1]) : -1;
+            if (lo < 0)
+                return -1;
+            c = (char)(hi << 4 | lo);
+            s += 2;
+        }
+        if (c == '/' || c == '\0' || n + 1 >= cap)
+            return -1;
+        out[n++] = c;
+    }
+    return (int)n;
+}
+
+void path_of_target(const char *target, char *out, size_t cap)
+{
+    size_t n = strcspn(target, "?#");
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, target, n);
+    out[n] = '\0';
+}
+
+int path_normalize(const char *target, char out[PATH_OUT_MAX])
+{
+    if (target[0] != '/')
+        return -1;
+    const char *end = target + strcspn(target, "?#");
+    size_t len = 0;
+    out[0] = '\0';
+    for (const char *s = target; s < end;) {
+        while (s < end && *s == '/')
+            s++;
+        const char *seg_end = s;
+        while (seg_end < end && *seg_end != '/')
+            seg_end++;
+        char seg[PATH_OUT_MAX];
+        int n = decode_segment(s, seg_end, seg, sizeof seg);
+        s = seg_end;
+        if (n < 0)
+            return -1;
+        if (n == 0 || (n == 1 && seg[0] == '.'))
+            continue;
+        if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+            if (len == 0)
+                return -1; /* above the root */
+            while (len > 0 && out[len - 1] != '/')
+                len--;
+            len -= len > 0; /* and the '/' before the dropped segment */
+            out[len] = '\0';
+            continue;
+        }
+        if (len + (len > 0) + (size_t)n + 1 > PATH_OUT_MAX)
+            return -1;
+        if (len > 0)
+            out[len++] = '/';
+        memcpy(out + len, seg, (size_t)n);
+        len += (size_t)n;
+        out[len] = '\0';
+    }
+    return 0;
+}

@@ -1,0 +1,27 @@
+/*
+ * path.h - from a request target to a path under the document root.
+ *
+ * The target's path is split on '/', each segment percent-decoded on its
+ * own, and "." and ".." resolved before anything touches the file system.
+ * A decoded segment may not contain '/' or NUL, and ".." may not climb
+ * above the root: whatever the encoding, the result names something inside
+ * the root (symbolic links are checked when the file is opened).
+ */
+#ifndef RAIL_SERVER_PATH_H
+#define RAIL_SERVER_PATH_H
+
+#include <stddef.h>
+
+#define PATH_OUT_MAX 4096
+
+/* Writes the normalised path (relative, no leading '/', "" for the root)
+ * into out. Returns 0, or -1 for a target that names nothing under the
+ * root (bad encoding, encoded '/' or NUL, ".." above the root, not
+ * origin-form, too long): answer 400. */
+int path_normalize(const char *target, char out[PATH_OUT_MAX]);
+
+/* The path part of the target ("/a/b?x" -> "/a/b"), percent-decoding
+ * nothing, written into out (at most cap bytes with the NUL). */
+void path_of_target(const char *target, char *out, size_t cap);
+
+#endif
