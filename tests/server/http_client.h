@@ -1,0 +1,83 @@
+/*
+ * http_client.h - for the server's integration tests: start rail-server as
+ * a real process on a loopback port, and talk to it over raw sockets.
+ * Every socket read has a timeout, so a server that never answers fails
+ * the test instead of hanging it.
+ */
+#ifndef RAIL_TEST_HTTP_CLIENT_H
+#define RAIL_TEST_HTTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct server_proc {
+    pid_t pid;
+    int port;
+    char dir[64]; /* a fresh temporary directory: root/ and access.log */
+    char root[128];
+    char log_path[128];
+};
+
+/* Makes a document root with hello.html, 404.html and a few more files,
+ * then starts rail-server on port 0 with extra arguments (NULL-terminated).
+ * Fails the test when the server does not report its port. */
+void server_start(struct server_proc *s, const char *const *args);
+/* Sends sig and waits (bounded) for the exit; returns the exit status, or
+ * 128 + signal number when killed. */
+int server_signal_and_wait(struct server_proc *s, int sig, int timeout_ms);
+/* SIGTERM, wait for exit 0, remove the directory. */
+void server_stop(struct server_proc *s);
+/* Waits (bounded) for an exit that is already under way. */
+int server_wait(struct server_proc *s, int timeout_ms);
+
+struct conn {
+    int fd;
+    char buf[1 << 16];
+    size_t len;
+};
+
+/* Connects to 127.0.0.1:port; fails the test if it cannot. */
+void conn_open(struct conn *c, int port);
+/* -1 with errno when the connection is refused. */
+int conn_try_open(struct conn *c, int port);
+void conn_close(struct conn *c);
+void conn_send(struct conn *c, const void *data, size_t len);
+void conn_sends(struct conn *c, const char *text);
+
+struct reply {
+    int status;
+    char head[16384]; /* status line and headers, NUL-terminated */
+    char *body;       /* malloc'd */
+    size_t body_len;
+};
+
+/* Reads one response. head_only: the request was HEAD (no body follows
+ * whatever Content-Length says). Returns 0, or -1 when the connection
+ * closed or timed out first. */
+int conn_read_reply(struct conn *c, struct reply *r, bool head_only);
+/* Reads until "\r\n\r\n" only: for interim 100 Continue responses. */
+int conn_read_head(struct conn *c, struct reply *r);
+void reply_free(struct reply *r);
+/* A header's value (case-insensitive name), copied into out; NULL if absent. */
+const char *reply_header(const struct reply *r, const char *name, char *out, size_t cap);
+/* True when the server closes the connection within timeout_ms (any bytes
+ * still in flight are read and dropped first). */
+bool conn_closed_by_peer(struct conn *c, int timeout_ms);
+
+/* One request on a new connection; returns the status (the reply kept in r). */
+int http_request(int port, const char *raw, struct reply *r);
+
+/* Runs the curl client with the arguments (NULL-terminated); its standard
+ * output goes to out (NUL-terminated, truncated to cap). Returns curl's
+ * exit status. */
+int run_curl(const char *const *args, char *out, size_t cap);
+
+/* Sleeps ms milliseconds. */
+void pause_ms(int ms);
+/* The monotonic clock in milliseconds. */
+double now_ms(void);
+/* The contents of a file, malloc'd and NUL-terminated. */
+char *read_file(const char *path, size_t *len);
+
+#endif
