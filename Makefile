@@ -8,9 +8,12 @@ PREFIX ?= /usr/local
 BUILD  := build/release
 
 # Debian packages, each named by a command or file that shows it is there.
-DEPS_BUILD := cmake:cmake gcc:gcc make:make pkg-config:pkg-config
+# The library needs only libc and pthreads; rail-server needs libuv and
+# llhttp (Debian 12 ships llhttp's C sources in node-llhttp).
+DEPS_BUILD := cmake:cmake gcc:gcc make:make pkg-config:pkg-config \
+              /usr/include/uv.h:libuv1-dev /usr/share/llhttp/llhttp.c:node-llhttp
 DEPS_TEST  := $(DEPS_BUILD) /usr/include/cmocka.h:libcmocka-dev clang:clang \
-              clang-format:clang-format
+              clang-format:clang-format curl:curl
 
 DEPS_BENCH := $(DEPS_BUILD) g++:g++ python3:python3 gnuplot:gnuplot-nox \
               /usr/include/glib-2.0/glib.h:libglib2.0-dev /usr/include/uv.h:libuv1-dev \
@@ -18,7 +21,7 @@ DEPS_BENCH := $(DEPS_BUILD) g++:g++ python3:python3 gnuplot:gnuplot-nox \
 BENCH_REPS ?= 5
 BENCH_ARGS ?=
 
-.PHONY: all run test deps deps-test deps-bench build bench install format format-check clean
+.PHONY: all run kitchen test deps deps-test deps-bench build bench install format format-check clean
 
 all: build
 
@@ -32,8 +35,14 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DRAIL_BUILD_TESTS=OFF >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
-# The main job, for now: the kitchen demo (4 workers, 10 jobs, graceful close).
+# The main job: rail-server on 127.0.0.1:7878 serving public/ until Ctrl-C.
+# RUN_ARGS adds flags, e.g. make run RUN_ARGS="--threads 4 --sleep-ms 1000".
+RUN_ARGS ?=
 run: build
+	@$(BUILD)/server/rail-server --listen 127.0.0.1:7878 --root public $(RUN_ARGS)
+
+# The first example: the kitchen (4 workers, 10 jobs, graceful close).
+kitchen: build
 	@$(BUILD)/examples/kitchen
 
 # Plain -O2 with gcc and with clang, then ASan+UBSan, then TSan; every build
@@ -65,7 +74,8 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 SOURCES := $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/install/*.c \
-                      examples/*.c bench/*.c bench/*.h server/*.c server/*.h)
+                      tests/server/*.c tests/server/*.h examples/*.c bench/*.c bench/*.h \
+                      server/*.c server/*.h)
 
 format:
 	clang-format -i $(SOURCES)

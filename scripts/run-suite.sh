@@ -19,7 +19,7 @@ cmake --build "$dir" -j "$(nproc)" -- --no-print-directory >/dev/null
 export RAIL_STRESS_ITERS=$iters
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
 grep -q "^RAIL_SANITIZE:STRING=$sanitize\$" "$dir/CMakeCache.txt" || {
     echo "rail: $dir is not configured with RAIL_SANITIZE=$sanitize" >&2
     exit 1

@@ -819,6 +819,21 @@ static int start(struct server *srv)
     return listen_on(srv);
 }
 
+static void close_handle(uv_handle_t *handle, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
+/* Closes whatever handles a failed start left open, then the loop. */
+static void close_loop(struct server *srv)
+{
+    uv_walk(&srv->loop, close_handle, NULL);
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&srv->loop);
+}
+
 int server_run(const struct server_config *cfg)
 {
     struct server *srv = calloc(1, sizeof *srv);
@@ -841,8 +856,8 @@ int server_run(const struct server_config *cfg)
         rail_pool_destroy(srv->pool);
     }
     access_log_close(srv->log);
-    if (srv->loop_ready && status == 0)
-        uv_loop_close(&srv->loop);
+    if (srv->loop_ready)
+        close_loop(srv);
     if (srv->ctx.root.fd >= 0)
         docroot_close(&srv->ctx.root);
     pthread_mutex_destroy(&srv->done_lock);
