@@ -21,7 +21,7 @@ DEPS_BENCH := $(DEPS_BUILD) g++:g++ python3:python3 gnuplot:gnuplot-nox \
 BENCH_REPS ?= 5
 BENCH_ARGS ?=
 
-.PHONY: all run kitchen test deps deps-test deps-bench build bench install format format-check clean
+.PHONY: all run kitchen test fuzz deps deps-test deps-bench build bench install format format-check clean
 
 all: build
 
@@ -57,6 +57,23 @@ test: deps-test format-check
 	@scripts/check-install.sh build/gcc
 	@awk '{ total += $$1; failed += $$2 } END { printf "rail: %d passed, %d failed\n", total - failed, failed }' \
 	    build/gcc.counts build/clang.counts build/asan.counts build/tsan.counts
+
+# libFuzzer on the request path (reader, routing, path normalisation,
+# handlers) with ASan+UBSan, for FUZZ_SECONDS. A crash lands in
+# build/fuzz/crashes/; copy it to tests/fuzz/regressions/, where every
+# suite replays it.
+FUZZ_SECONDS ?= 60
+fuzz: deps-test
+	@cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DRAIL_FUZZ=ON -DRAIL_SANITIZE=address,undefined -DRAIL_BUILD_TESTS=ON >/dev/null
+	@cmake --build build/fuzz -j $(JOBS) --target fuzz_request -- --no-print-directory >/dev/null
+	@mkdir -p build/fuzz/corpus build/fuzz/crashes
+	@build/fuzz/tests/fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+	    -dict=tests/fuzz/http.dict -artifact_prefix=build/fuzz/crashes/ -print_final_stats=1 \
+	    build/fuzz/corpus tests/fuzz/corpus 2>build/fuzz/fuzz.log || \
+	    { tail -40 build/fuzz/fuzz.log; echo "fuzz: crash saved in build/fuzz/crashes/"; exit 1; }
+	@grep -E "^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+ *DONE" build/fuzz/fuzz.log
+	@echo "fuzz: no crash in $(FUZZ_SECONDS) s"
 
 deps-bench:
 	@scripts/ensure-deps.sh $(DEPS_BENCH)
