@@ -21,7 +21,7 @@ DEPS_BENCH := $(DEPS_BUILD) g++:g++ python3:python3 gnuplot:gnuplot-nox \
 BENCH_REPS ?= 5
 BENCH_ARGS ?=
 
-.PHONY: all run kitchen test fuzz deps deps-test deps-bench build bench install format format-check clean
+.PHONY: all run kitchen test fuzz bench-http deps deps-test deps-bench build bench install format format-check clean
 
 all: build
 
@@ -86,6 +86,16 @@ bench: deps-bench
 	    -DRAIL_BUILD_BENCH=ON >/dev/null
 	@cmake --build build/bench -j $(JOBS) -- --no-print-directory >/dev/null
 	@python3 bench/run.py build/bench/bench --reps $(BENCH_REPS) $(BENCH_ARGS) --out docs/BENCHMARKS.md
+
+# wrk against rail-server and nginx (2 workers) on loopback, alternating:
+# 4/64/256 connections, keep-alive and close, HTTP_DURATION s each, HTTP_REPS
+# times. Writes its section of docs/BENCHMARKS.md. About 7 minutes.
+HTTP_REPS     ?= 3
+HTTP_DURATION ?= 10
+bench-http: build
+	@scripts/ensure-deps.sh python3:python3 wrk:wrk /usr/sbin/nginx:nginx-light
+	@python3 bench/http_bench.py $(BUILD)/server/rail-server --reps $(HTTP_REPS) \
+	    --duration $(HTTP_DURATION) --out docs/BENCHMARKS.md
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

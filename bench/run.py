@@ -249,6 +249,12 @@ def write_markdown(path, rows, args):
         "  as one of the N, so their jobs may also run on it.",
         "",
     ]
+    # Keep the HTTP section that bench/http_bench.py maintains in the same file.
+    if os.path.exists(path):
+        old = open(path).read()
+        begin, end = "<!-- http-bench:begin -->", "<!-- http-bench:end -->"
+        if begin in old and end in old:
+            lines += ["", begin + old.split(begin, 1)[1].split(end, 1)[0] + end]
     with open(path, "w") as f:
         f.write("\n".join(lines))
 

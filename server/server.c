@@ -29,8 +29,9 @@
 #include "response.h"
 #include "version.h"
 
-#define LINGER_MS  2000   /* how long a closing connection's late bytes are read and dropped */
-#define READ_CHUNK 65536u /* bytes read from a socket at a time */
+#define LINGER_MS   2000   /* how long a closing connection's late bytes are read and dropped */
+#define READ_CHUNK  65536u /* bytes read from a socket at a time */
+#define PENDING_MAX 65536  /* unparsed bytes kept while a request is in flight */
 
 enum timer_mode { TIMER_OFF, TIMER_IDLE, TIMER_HEAD, TIMER_BODY, TIMER_LINGER };
 
@@ -65,6 +66,7 @@ struct conn {
     bool lingering;   /* write side shut; dropping what the client still sends */
     bool closed;      /* uv_close() called */
     bool continue_sent;
+    bool eof; /* the client has half-closed: answer what came, then end */
     struct conn *prev, *next;
     char peer[64];
 };
@@ -254,7 +256,7 @@ static void conn_respond(struct conn *c, struct exchange *ex)
     struct request *req = ex->req;
     struct response *resp = &ex->resp;
     bool close = resp->close || !req || !req->keep_alive || c->closing;
-    if (!close && srv->draining)
+    if (!close && (srv->draining || c->eof))
         close = !conn_parse_ahead(c);
     bool keep_alive_10 = !close && req && req->http_minor == 0;
     bool send_body =
@@ -548,14 +550,16 @@ static void conn_advance(struct conn *c, bool progress)
     if (c->closing || c->closed)
         return;
     if (c->inflight) {
-        /* Read no more until it is answered: this bounds what one client
-         * can make us buffer, and keeps the answers in order. */
-        conn_read_stop(c);
+        /* Reading goes on (stopping and restarting would cost two
+         * epoll_ctl calls a request), but what one client can make us
+         * buffer is bounded. */
+        if (c->pending_len - c->pending_off >= PENDING_MAX)
+            conn_read_stop(c);
         uv_timer_stop(&c->timer);
         c->timer_mode = TIMER_OFF;
         return;
     }
-    if (c->srv->draining) {
+    if (c->srv->draining || c->eof) {
         conn_end(c);
         return;
     }
@@ -589,7 +593,15 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     struct conn *c = stream->data;
     if (nread == 0)
         return;
-    if (nread < 0) { /* EOF or error: nothing more can be answered */
+    if (nread == UV_EOF && !c->lingering) {
+        /* A half-close: what was sent is still answered. */
+        c->eof = true;
+        conn_read_stop(c);
+        if (!c->inflight)
+            conn_advance(c, false);
+        return;
+    }
+    if (nread < 0) { /* an error, or the end of a lingering close */
         conn_close(c);
         return;
     }
@@ -738,6 +750,8 @@ static void on_signal(uv_signal_t *handle, int signum)
         next = c->next;
         if (!c->inflight)
             conn_end(c);
+        else
+            conn_read_stop(c); /* only what was received before the signal */
     }
     if (srv->nconns == 0) {
         uv_close((uv_handle_t *)&srv->wake, NULL);

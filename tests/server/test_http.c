@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -116,6 +117,27 @@ static void test_pipelined_answers_in_order(void **state)
     /* and the connection is still good */
     conn_sends(&c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     expect_reply(&c, 200, false);
+    conn_close(&c);
+}
+
+/* A client that half-closes after its requests still gets every answer,
+ * then the server closes. */
+static void test_half_close_still_answered(void **state)
+{
+    (void)state;
+    struct conn c;
+    conn_open(&c, srv.port);
+    conn_sends(&c,
+               "GET /sleep HTTP/1.1\r\nHost: t\r\n\r\nGET /missing HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
+    struct reply r;
+    char v[32];
+    expect_reply(&c, 200, false);
+    assert_int_equal(conn_read_reply(&c, &r, false), 0);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(reply_header(&r, "connection", v, sizeof v), "close");
+    reply_free(&r);
+    assert_true(conn_closed_by_peer(&c, 4000));
     conn_close(&c);
 }
 
@@ -319,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_keep_alive_and_close),
         cmocka_unit_test(test_curl_reuses_the_connection),
         cmocka_unit_test(test_pipelined_answers_in_order),
+        cmocka_unit_test(test_half_close_still_answered),
         cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_limits),
