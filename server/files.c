@@ -242,7 +242,7 @@ int files_serve(const struct docroot *root, const char *rel, const struct reques
     case RANGE_UNSATISFIABLE:
         close(fd);
         response_header(resp, "Content-Range", "bytes */%" PRIu64, size);
-        response_text(resp, 416, "text/plain; charset=utf-8", "416 Range Not Satisfiable\n");
+        response_error(resp, 416);
         return 0;
     case RANGE_OK:
         resp->status = 206;

@@ -17,14 +17,14 @@ static bool is_get_or_head(const struct request *req)
 static void method_not_allowed(struct response *resp, const char *allow)
 {
     response_header(resp, "Allow", "%s", allow);
-    response_text(resp, 405, "text/plain; charset=utf-8", "405 Method Not Allowed\n");
+    response_error(resp, 405);
 }
 
 static void not_found(const struct handler_ctx *ctx, const struct request *req,
                       struct response *resp)
 {
     if (files_serve(&ctx->root, "404.html", req, 404, resp) != 0)
-        response_text(resp, 404, "text/plain; charset=utf-8", "404 Not Found\n");
+        response_error(resp, 404);
 }
 
 static void serve(const struct handler_ctx *ctx, const char *rel, const struct request *req,
@@ -63,7 +63,7 @@ static void metrics(const struct handler_ctx *ctx, struct response *resp)
     char *text;
     size_t len = metrics_render(ctx->metrics, ctx->pool, &text);
     if (len == 0) {
-        response_text(resp, 500, "text/plain; charset=utf-8", "500 Internal Server Error\n");
+        response_error(resp, 500);
         return;
     }
     resp->status = 200;
@@ -76,7 +76,7 @@ static void echo(const struct request *req, struct response *resp)
 {
     char *body = malloc(req->body_len ? req->body_len : 1);
     if (!body) {
-        response_text(resp, 500, "text/plain; charset=utf-8", "500 Internal Server Error\n");
+        response_error(resp, 500);
         return;
     }
     if (req->body_len)
@@ -120,7 +120,7 @@ void handle_request(const struct handler_ctx *ctx, const struct request *req, st
     } else {
         char rel[PATH_OUT_MAX];
         if (path_normalize(request_target(req), rel) != 0)
-            response_text(resp, 400, "text/plain; charset=utf-8", "400 Bad Request\n");
+            response_error(resp, 400);
         else
             serve(ctx, rel, req, resp);
     }

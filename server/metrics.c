@@ -62,14 +62,11 @@ static uint64_t load(atomic_uint_fast64_t *a)
     return atomic_load_explicit(a, memory_order_relaxed);
 }
 
-static void counter(struct text *t, const char *name, const char *help, uint64_t value)
+/* One metric without labels; type is "counter" or "gauge". */
+static void metric(struct text *t, const char *type, const char *name, const char *help,
+                   uint64_t value)
 {
-    put(t, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, value);
-}
-
-static void gauge(struct text *t, const char *name, const char *help, uint64_t value)
-{
-    put(t, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRIu64 "\n", name, help, name, name, value);
+    put(t, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, value);
 }
 
 size_t metrics_render(struct metrics *m, rail_pool *pool, char **out)
@@ -100,24 +97,25 @@ size_t metrics_render(struct metrics *m, rail_pool *pool, char **out)
     put(&t, "rail_http_request_duration_seconds_sum %.6f\n",
         (double)load(&m->latency_sum_us) / 1e6);
     put(&t, "rail_http_request_duration_seconds_count %" PRIu64 "\n", load(&m->latency_count));
-    gauge(&t, "rail_http_connections_open", "Client connections open now.",
-          load(&m->connections_open));
-    counter(&t, "rail_http_connections_total", "Client connections accepted.",
-            load(&m->connections_total));
-    counter(&t, "rail_http_overloaded_total",
-            "Requests answered 503 because the pool's queue was full.", load(&m->overloaded));
-    counter(&t, "rail_access_log_dropped_total",
-            "Access log lines dropped because the log fell behind.", load(&m->log_dropped));
+    metric(&t, "gauge", "rail_http_connections_open", "Client connections open now.",
+           load(&m->connections_open));
+    metric(&t, "counter", "rail_http_connections_total", "Client connections accepted.",
+           load(&m->connections_total));
+    metric(&t, "counter", "rail_http_overloaded_total",
+           "Requests answered 503 because the pool's queue was full.", load(&m->overloaded));
+    metric(&t, "counter", "rail_access_log_dropped_total",
+           "Access log lines dropped because the log fell behind.", load(&m->log_dropped));
 
     rail_stats s;
     rail_pool_stats(pool, &s);
-    gauge(&t, "rail_pool_threads", "Pool workers alive.", s.threads);
-    gauge(&t, "rail_pool_busy", "Pool workers running a job.", s.busy);
-    gauge(&t, "rail_pool_queued", "Jobs accepted by the pool and not started.", s.queued);
-    counter(&t, "rail_pool_submitted_total", "Jobs accepted by the pool.", s.submitted);
-    counter(&t, "rail_pool_completed_total", "Jobs the pool ran to the end.", s.completed);
-    counter(&t, "rail_pool_rejected_total", "Jobs the pool refused because its queue was full.",
-            s.rejected);
+    metric(&t, "gauge", "rail_pool_threads", "Pool workers alive.", s.threads);
+    metric(&t, "gauge", "rail_pool_busy", "Pool workers running a job.", s.busy);
+    metric(&t, "gauge", "rail_pool_queued", "Jobs accepted by the pool and not started.", s.queued);
+    metric(&t, "counter", "rail_pool_submitted_total", "Jobs accepted by the pool.", s.submitted);
+    metric(&t, "counter", "rail_pool_completed_total", "Jobs the pool ran to the end.",
+           s.completed);
+    metric(&t, "counter", "rail_pool_rejected_total",
+           "Jobs the pool refused because its queue was full.", s.rejected);
     if (t.failed) {
         free(t.buf);
         return 0;

@@ -46,6 +46,13 @@ void response_text(struct response *resp, int status, const char *content_type, 
     response_body(resp, body, body ? len : 0);
 }
 
+void response_error(struct response *resp, int status)
+{
+    char text[64];
+    snprintf(text, sizeof text, "%d %s\n", status, status_reason(status));
+    response_text(resp, status, "text/plain; charset=utf-8", text);
+}
+
 void response_reset(struct response *resp)
 {
     free(resp->body);

@@ -32,6 +32,8 @@ int response_header(struct response *resp, const char *name, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 /* Sets status and a body copied from `text` (NUL-terminated). */
 void response_text(struct response *resp, int status, const char *content_type, const char *text);
+/* Sets status and a plain-text body "<status> <reason>\n". */
+void response_error(struct response *resp, int status);
 /* Takes ownership of a malloc'd body. */
 void response_body(struct response *resp, char *body, size_t len);
 void response_reset(struct response *resp);

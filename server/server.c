@@ -121,6 +121,18 @@ static void exchange_free(struct exchange *ex)
     free(ex);
 }
 
+/* The drain is complete when the last connection is gone: close what
+ * keeps the loop alive, so uv_run() returns. */
+static void end_drain_if_done(struct server *srv)
+{
+    if (!srv->draining || srv->nconns > 0)
+        return;
+    uv_close((uv_handle_t *)&srv->wake, NULL);
+    uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+}
+
 static void conn_free_if_done(struct conn *c)
 {
     if (!c->closed || c->handles > 0 || c->inflight)
@@ -138,13 +150,7 @@ static void conn_free_if_done(struct conn *c)
     request_free(c->next_req);
     free(c->pending);
     free(c);
-    if (srv->draining && srv->nconns == 0) {
-        /* The drain is complete: close what keeps the loop alive. */
-        uv_close((uv_handle_t *)&srv->wake, NULL);
-        uv_close((uv_handle_t *)&srv->sigterm, NULL);
-        uv_close((uv_handle_t *)&srv->sigint, NULL);
-        uv_close((uv_handle_t *)&srv->drain_timer, NULL);
-    }
+    end_drain_if_done(srv);
 }
 
 /* Access log quoting: '"', '\\' and bytes outside printable ASCII as \xHH. */
@@ -233,18 +239,23 @@ static void conn_write(struct conn *c, char *head, size_t head_len, char *body, 
     c->writes++;
 }
 
+/* Feeds the connection's unparsed bytes to its reader, up to the end of
+ * the next complete request. */
+static enum reader_event conn_parse_pending(struct conn *c)
+{
+    size_t used;
+    enum reader_event ev = reader_feed(&c->reader, c->pending + c->pending_off,
+                                       c->pending_len - c->pending_off, &used);
+    c->pending_off += used;
+    return ev;
+}
+
 /* During a drain, is there another complete request among the bytes
  * already received? If so it is kept in next_req, to be answered too. */
 static bool conn_parse_ahead(struct conn *c)
 {
-    if (!c->next_req && c->pending_off < c->pending_len) {
-        size_t used;
-        enum reader_event ev = reader_feed(&c->reader, c->pending + c->pending_off,
-                                           c->pending_len - c->pending_off, &used);
-        c->pending_off += used;
-        if (ev == READER_REQUEST)
-            c->next_req = reader_take(&c->reader);
-    }
+    if (!c->next_req && c->pending_off < c->pending_len && conn_parse_pending(c) == READER_REQUEST)
+        c->next_req = reader_take(&c->reader);
     return c->next_req != NULL;
 }
 
@@ -294,9 +305,7 @@ static void conn_answer_now(struct conn *c, struct request *req, int status, boo
     ex->conn = c;
     ex->req = req;
     ex->received_ns = uv_hrtime();
-    char text[64];
-    snprintf(text, sizeof text, "%d %s\n", status, status_reason(status));
-    response_text(&ex->resp, status, "text/plain; charset=utf-8", text);
+    response_error(&ex->resp, status);
     if (status == 503)
         response_header(&ex->resp, "Retry-After", "1");
     ex->resp.close = close;
@@ -320,7 +329,7 @@ static void run_exchange(void *arg)
     struct server *srv = ex->conn->srv;
     handle_request(&srv->ctx, ex->req, &ex->resp);
     if (ex->resp.status == 0)
-        response_text(&ex->resp, 500, "text/plain; charset=utf-8", "500 Internal Server Error\n");
+        response_error(&ex->resp, 500);
     pthread_mutex_lock(&srv->done_lock);
     ex->next = srv->done;
     srv->done = ex;
@@ -531,10 +540,7 @@ static void conn_advance(struct conn *c, bool progress)
         if (!req) {
             if (c->pending_off == c->pending_len)
                 break;
-            size_t used;
-            enum reader_event ev = reader_feed(&c->reader, c->pending + c->pending_off,
-                                               c->pending_len - c->pending_off, &used);
-            c->pending_off += used;
+            enum reader_event ev = conn_parse_pending(c);
             if (ev == READER_ERROR) {
                 conn_fail(c, c->reader.status);
                 break;
@@ -753,12 +759,7 @@ static void on_signal(uv_signal_t *handle, int signum)
         else
             conn_read_stop(c); /* only what was received before the signal */
     }
-    if (srv->nconns == 0) {
-        uv_close((uv_handle_t *)&srv->wake, NULL);
-        uv_close((uv_handle_t *)&srv->sigterm, NULL);
-        uv_close((uv_handle_t *)&srv->sigint, NULL);
-        uv_close((uv_handle_t *)&srv->drain_timer, NULL);
-    }
+    end_drain_if_done(srv);
 }
 
 /* ---- start ---- */

@@ -352,19 +352,16 @@ int http_request(int port, const char *raw, struct reply *r)
     return rc == 0 ? r->status : -1;
 }
 
-int run_curl(const char *const *args, char *out, size_t cap)
+int run_program(const char *const *argv, char *out, size_t cap, bool with_stderr)
 {
-    const char *argv[64] = {CURL_PROGRAM, "--silent", "--show-error", "--max-time", "20"};
-    int n = 5;
-    for (; *args && n < 63; args++)
-        argv[n++] = *args;
-    argv[n] = NULL;
     int pipefd[2];
     assert_int_equal(pipe(pipefd), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         dup2(pipefd[1], STDOUT_FILENO);
+        if (with_stderr)
+            dup2(pipefd[1], STDERR_FILENO);
         close(pipefd[0]);
         close(pipefd[1]);
         execv(argv[0], (char *const *)argv);
@@ -373,16 +370,24 @@ int run_curl(const char *const *args, char *out, size_t cap)
     close(pipefd[1]);
     size_t len = 0;
     ssize_t got;
-    while ((got = read(pipefd[0], out + len, cap - 1 - len)) > 0 && len + (size_t)got < cap - 1)
-        len += (size_t)got;
-    if (got > 0)
+    while (len < cap - 1 && (got = read(pipefd[0], out + len, cap - 1 - len)) > 0)
         len += (size_t)got;
     out[len] = '\0';
-    char drop[4096];
+    char drop[4096]; /* the rest, so the child never blocks on a full pipe */
     while (read(pipefd[0], drop, sizeof drop) > 0)
         ;
     close(pipefd[0]);
     int status;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int run_curl(const char *const *args, char *out, size_t cap)
+{
+    const char *argv[64] = {CURL_PROGRAM, "--silent", "--show-error", "--max-time", "20"};
+    int n = 5;
+    for (; *args && n < 63; args++)
+        argv[n++] = *args;
+    argv[n] = NULL;
+    return run_program(argv, out, cap, false);
 }

@@ -68,6 +68,10 @@ bool conn_closed_by_peer(struct conn *c, int timeout_ms);
 /* One request on a new connection; returns the status (the reply kept in r). */
 int http_request(int port, const char *raw, struct reply *r);
 
+/* Runs argv[0] (a path) with argv, NULL-terminated; its standard output,
+ * and standard error too when with_stderr, goes to out (NUL-terminated,
+ * truncated to cap). Returns the exit status, or 128 + signal number. */
+int run_program(const char *const *argv, char *out, size_t cap, bool with_stderr);
 /* Runs the curl client with the arguments (NULL-terminated); its standard
  * output goes to out (NUL-terminated, truncated to cap). Returns curl's
  * exit status. */
