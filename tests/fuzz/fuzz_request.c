@@ -16,6 +16,7 @@
 
 #include <rail.h>
 
+#include "filecache.h"
 #include "handlers.h"
 #include "path.h"
 #include "request.h"
@@ -43,6 +44,8 @@ static void setup_once(void)
         fprintf(stderr, "fuzz_request: cannot set up (%s)\n", RAIL_PUBLIC_DIR);
         abort();
     }
+    if (!(ctx.files = filecache_create(&ctx.root, 64)))
+        abort();
     ctx.metrics = &metrics;
     ctx.sleep_ms = 0;
 }
@@ -67,9 +70,16 @@ static void answer(const struct request *req)
     check_path(request_target(req));
     (void)route_is_slow(req);
     struct response resp = {0};
-    handle_request(&ctx, req, &resp);
+    /* Both places a request can be answered: the loop's quick path, and
+     * a worker's. */
+    if (!handle_on_loop(&ctx, req, &resp)) {
+        struct job_info job = {0};
+        handle_request(&ctx, req, &resp, &job);
+    }
     require(resp.status >= 200 && resp.status < 600, "a final status");
     require(resp.body_len == 0 || resp.body != NULL, "a body where there is a length");
+    require(!resp.file || resp.file_off + resp.content_length <= (uint64_t)resp.file->st.st_size,
+            "a file range inside the file");
     char head[1024];
     char date[HTTP_DATE_LEN];
     http_date(0, date);
