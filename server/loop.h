@@ -53,11 +53,13 @@ struct server {
     struct metrics metrics;
     struct access_log *log;
     rail_pool *pool;
-    struct lane slow;          /* see dispatch.h */
-    atomic_bool draining;      /* a signal came: no new connections or requests */
-    atomic_size_t nconns;      /* over every loop, for --max-connections */
-    pthread_mutex_t live_lock; /* guards live: see loop_finish_if_done() */
-    unsigned live;             /* loops still running */
+    struct lane slow;             /* see dispatch.h */
+    atomic_bool draining;         /* a signal came: no new connections or requests */
+    atomic_size_t nconns;         /* over every loop, for --max-connections */
+    pthread_mutex_t live_lock;    /* guards live and returned */
+    pthread_cond_t returned_cond; /* an I/O thread's loop returned */
+    unsigned live;                /* loops still serving: see loop_finish_if_done() */
+    unsigned returned;            /* I/O threads whose loop returned */
     unsigned nloops;
     struct ioloop *loops;
     uv_signal_t sigterm, sigint; /* on loop 0 */

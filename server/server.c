@@ -187,28 +187,41 @@ static int start(struct server *srv)
     return start_loops(srv);
 }
 
+/* The I/O threads are detached, and say when their loop has returned:
+ * a deliberate fast exit (_exit with them running) then leaves no joinable
+ * thread behind for a sanitizer to report. */
 static void *loop_thread(void *arg)
 {
-    loop_run(arg);
-    return NULL;
+    struct ioloop *loop = arg;
+    struct server *srv = loop->srv;
+    loop_run(loop);
+    pthread_mutex_lock(&srv->live_lock);
+    srv->returned++;
+    pthread_cond_signal(&srv->returned_cond);
+    pthread_mutex_unlock(&srv->live_lock);
+    return NULL; /* touches nothing of srv from here */
 }
 
 /* Runs loop 0 here and the others on threads of their own, until every
- * loop's drain is complete. */
+ * loop's drain is complete and every loop has returned. */
 static int run_loops(struct server *srv)
 {
-    unsigned started = 1;
-    for (; started < srv->nloops; started++)
-        if (pthread_create(&srv->loops[started].thread, NULL, loop_thread, &srv->loops[started]) !=
-            0)
-            break;
-    if (started < srv->nloops) {
-        fprintf(stderr, "rail-server: cannot start I/O thread %u\n", started);
-        _exit(1); /* the started loops are serving; there is no clean way back */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (unsigned i = 1; i < srv->nloops; i++) {
+        pthread_t thread;
+        if (pthread_create(&thread, &attr, loop_thread, &srv->loops[i]) != 0) {
+            fprintf(stderr, "rail-server: cannot start I/O thread %u\n", i);
+            _exit(1); /* the started loops are serving; there is no clean way back */
+        }
     }
+    pthread_attr_destroy(&attr);
     loop_run(&srv->loops[0]);
-    for (unsigned i = 1; i < srv->nloops; i++)
-        pthread_join(srv->loops[i].thread, NULL);
+    pthread_mutex_lock(&srv->live_lock);
+    while (srv->returned < srv->nloops - 1)
+        pthread_cond_wait(&srv->returned_cond, &srv->live_lock);
+    pthread_mutex_unlock(&srv->live_lock);
     return 0;
 }
 
@@ -222,6 +235,7 @@ int server_run(const struct server_config *cfg)
     srv->cfg = cfg;
     srv->ctx.root.fd = -1;
     pthread_mutex_init(&srv->live_lock, NULL);
+    pthread_cond_init(&srv->returned_cond, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a signal */
     int status = 1;
     if (start(srv) == 0 && run_loops(srv) == 0) {
@@ -240,6 +254,7 @@ int server_run(const struct server_config *cfg)
     filecache_destroy(srv->ctx.files);
     if (srv->ctx.root.fd >= 0)
         docroot_close(&srv->ctx.root);
+    pthread_cond_destroy(&srv->returned_cond);
     pthread_mutex_destroy(&srv->live_lock);
     free(srv);
     return status;
