@@ -234,9 +234,12 @@ static void test_absolute_form_routes_its_path(void **state)
     assert_memory_equal(a.body, b.body, a.body_len);
     reply_free(&a);
     reply_free(&b);
-    /* no path, or a path that climbs out of the root */
+    /* a path that climbs out of the root; credentials (RFC 9110 §4.2.4) */
     assert_int_equal(http_request(srv.port, "GET http://t/../x HTTP/1.1\r\nHost: t\r\n\r\n", &a),
                      400);
+    reply_free(&a);
+    assert_int_equal(
+        http_request(srv.port, "GET http://u:p@t/hello.html HTTP/1.1\r\nHost: t\r\n\r\n", &a), 400);
     reply_free(&a);
     assert_int_equal(http_request(srv.port, "GET http://t/health HTTP/1.1\r\nHost: t\r\n\r\n", &a),
                      200);
