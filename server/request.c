@@ -152,8 +152,22 @@ static unsigned header_count(const struct request *req, const char *name)
     return n;
 }
 
-/* RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host, and (as nginx
- * has it) a Host is never repeated nor empty in any version. */
+/* A Host value is uri-host [":" port] (RFC 9110 §7.2): these characters
+ * only, and at least one. */
+static bool host_valid(const char *host)
+{
+    static const char extra[] = "-._~%!$&'()*+,;=:[]";
+    if (!*host)
+        return false;
+    for (const char *c = host; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              strchr(extra, *c)))
+            return false;
+    return true;
+}
+
+/* RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host, and no request
+ * has two or an invalid one (nginx: nor an empty one). */
 static bool host_acceptable(const struct request *req)
 {
     unsigned n = header_count(req, "host");
@@ -161,7 +175,7 @@ static bool host_acceptable(const struct request *req)
         return false;
     if (n == 0)
         return req->http_minor == 0;
-    return request_header(req, "host")[0] != '\0';
+    return host_valid(request_header(req, "host"));
 }
 
 /* llhttp has stopped at the end of the head: what the head asks for,
@@ -247,11 +261,17 @@ static int on_chunk_extension(llhttp_t *p, const char *at, size_t n)
     return r->ext_bytes > CHUNK_EXT_MAX ? fail(r, 400) : 0;
 }
 
-/* The chunk's size line is complete; the next chunk starts afresh. */
+/* The chunk's size line is complete; the next chunk starts afresh. After
+ * the last chunk, header lines may follow (trailers): reader_feed() checks
+ * their lines as it does the head's, from here. */
 static int on_chunk_header(llhttp_t *p)
 {
-    reader_of(p)->ext_bytes = 0;
-    return 0;
+    struct reader *r = reader_of(p);
+    r->ext_bytes = 0;
+    if (p->content_length > 0)
+        return 0;
+    r->trailers_paused = true;
+    return HPE_PAUSED;
 }
 
 static int on_message_complete(llhttp_t *p)
@@ -322,13 +342,21 @@ enum reader_event reader_feed(struct reader *r, const char *data, size_t len, si
     }
     size_t off = 0;
     for (;;) {
-        bool in_head = !r->headers_done;
+        bool in_head = !r->headers_done || r->in_trailers;
         llhttp_errno_t err = llhttp_execute(&r->parser, data + off, len - off);
         const char *pos = err == HPE_OK ? NULL : llhttp_get_error_pos(&r->parser);
         size_t end = pos ? (size_t)(pos - data) : len;
         /* Until the head ends, every byte llhttp took belongs to it. */
         if (in_head && !r->status)
             r->status = line_check(r, data + off, end - off);
+        if (err == HPE_PAUSED && r->trailers_paused && !r->status) {
+            r->trailers_paused = false;
+            r->in_trailers = true;
+            r->last = '\n'; /* the last chunk's line has just ended */
+            llhttp_resume(&r->parser);
+            off = end;
+            continue;
+        }
         if (err == HPE_PAUSED && r->head_paused) {
             r->head_paused = false;
             if (!r->status)
@@ -360,7 +388,7 @@ struct request *reader_take(struct reader *r)
 {
     struct request *req = r->req;
     r->req = NULL;
-    r->headers_done = false;
+    r->headers_done = r->in_trailers = false;
     r->last = '\0'; /* the next head starts here */
     return req;
 }

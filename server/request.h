@@ -58,9 +58,11 @@ struct reader {
     bool paused;            /* stopped after a complete request */
     bool in_name, in_value; /* a header name or value is partly received */
     bool headers_done;
-    bool head_paused; /* llhttp stopped at the end of a head, for head_check() */
-    char last;        /* the head byte before the current one, for line_check() */
-    size_t ext_bytes; /* chunk extension bytes of the current chunk */
+    bool head_paused;     /* llhttp stopped at the end of a head, for head_check() */
+    bool trailers_paused; /* llhttp stopped before a chunked body's trailer section */
+    bool in_trailers;     /* its lines are checked like the head's */
+    char last;            /* the head byte before the current one, for line_check() */
+    size_t ext_bytes;     /* chunk extension bytes of the current chunk */
 };
 
 void reader_init(struct reader *r, size_t max_body);
