@@ -167,7 +167,8 @@ static bool host_valid(const char *host)
 }
 
 /* RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host, and no request
- * has two or an invalid one (nginx: nor an empty one). */
+ * has two or an invalid one. An empty one is refused too, as nginx does
+ * (the RFC allows it only for a target without an authority). */
 static bool host_acceptable(const struct request *req)
 {
     unsigned n = header_count(req, "host");
