@@ -411,7 +411,12 @@ static void conn_enter(struct conn *c, enum conn_state state)
 {
     const struct server_config *cfg = config(c);
     c->state = state;
-    set_reading(c, !draining(c) && !c->eof && unparsed(c) < PENDING_MAX && state != CONN_CLOSING);
+    /* During a drain only a connection with an answer still to come reads
+     * on: what arrives before that answer is answered too (new slow work
+     * with 503 at once), and the answer that finds nothing more closes. */
+    bool busy = state == CONN_HANDLING || state == CONN_SENDING;
+    set_reading(c, (busy || !draining(c)) && !c->eof && unparsed(c) < PENDING_MAX &&
+                       state != CONN_CLOSING);
     switch (state) {
     case CONN_WAITING:
         timer_keep(c, TIMER_IDLE, cfg->idle_timeout_ms);
