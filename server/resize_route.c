@@ -162,6 +162,11 @@ void resize_route(const struct handler_ctx *ctx, const struct request *req,
     }
 
     uint64_t deadline = job->received_ns + (uint64_t)ctx->resize_timeout_ms * 1000000u;
+    if (job->cancelled && atomic_load_explicit(job->cancelled, memory_order_relaxed)) {
+        refuse(ctx, resp, 503, RESIZE_CANCELLED,
+               "the client went away while the resize was queued");
+        return;
+    }
     if (now_ns() >= deadline) {
         refuse(ctx, resp, 503, RESIZE_TIMEOUT, "waited past --resize-timeout in the queue");
         return;
