@@ -147,7 +147,7 @@ static void send_free(struct send *s)
 {
     free(s->head);
     if (s->body)
-        (s->body_free ? s->body_free : free)(s->body);
+        response_body_release(s->body, s->body_free);
     fentry_put(s->file);
     free(s);
 }

@@ -133,48 +133,6 @@ static int full_path(const struct docroot *root, const char *rel, char out[PATH_
     return 0;
 }
 
-/* Opens rel under the root. The name was normalised already; a symbolic
- * link could still point out, so the descriptor's canonical path must stay
- * inside (read from /proc: without it nothing is served). A link out, a
- * directory or a device is ENOENT: to the client it does not exist. */
-static int open_inside(const struct docroot *root, const char *rel, struct stat *st)
-{
-    char path[PATH_MAX], link[64], real[PATH_MAX];
-    if (rel[0] == '\0') {
-        errno = ENOENT;
-        return -1;
-    }
-    if (full_path(root, rel, path) != 0)
-        return -1;
-    /* open(), not openat(root->fd): TSan does not see openat() create a
-     * descriptor and reports a reused number as a race. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return -1;
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, real, sizeof real - 1);
-    int err = ENOENT;
-    if (n < 0) {
-        err = errno;
-        goto refuse;
-    }
-    real[n] = '\0';
-    if ((size_t)n <= root->real_len || memcmp(real, root->real, root->real_len) != 0 ||
-        real[root->real_len] != '/')
-        goto refuse;
-    if (fstat(fd, st) != 0) {
-        err = errno;
-        goto refuse;
-    }
-    if (!S_ISREG(st->st_mode))
-        goto refuse;
-    return fd;
-refuse:
-    close(fd);
-    errno = err;
-    return -1;
-}
-
 static int read_all(int fd, char *buf, size_t len)
 {
     for (size_t got = 0; got < len;) {
@@ -198,7 +156,7 @@ static struct fentry *entry_open(const struct docroot *root, const char *rel)
     if (!e)
         return NULL;
     memcpy(e->rel, rel, rel_len + 1);
-    e->fd = open_inside(root, rel, &e->st);
+    e->fd = files_open(root, rel, &e->st);
     if (e->fd < 0) {
         int err = errno;
         free(e);

@@ -72,8 +72,52 @@ const char *files_content_type(const char *name)
     return "application/octet-stream";
 }
 
+/* Opens rel under the root. The name was normalised already; a symbolic
+ * link could still point out, so the descriptor's canonical path must stay
+ * inside (read from /proc: without it nothing is served). A link out, a
+ * directory or a device is ENOENT: to the client it does not exist. */
+int files_open(const struct docroot *root, const char *rel, struct stat *st)
+{
+    char path[PATH_MAX], link[64], real[PATH_MAX];
+    if (rel[0] == '\0') {
+        errno = ENOENT;
+        return -1;
+    }
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", root->real, rel) >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    /* open(), not openat(root->fd): TSan does not see openat() create a
+     * descriptor and reports a reused number as a race. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, real, sizeof real - 1);
+    int err = ENOENT;
+    if (n < 0) {
+        err = errno;
+        goto refuse;
+    }
+    real[n] = '\0';
+    if ((size_t)n <= root->real_len || memcmp(real, root->real, root->real_len) != 0 ||
+        real[root->real_len] != '/')
+        goto refuse;
+    if (fstat(fd, st) != 0) {
+        err = errno;
+        goto refuse;
+    }
+    if (!S_ISREG(st->st_mode))
+        goto refuse;
+    return fd;
+refuse:
+    close(fd);
+    errno = err;
+    return -1;
+}
+
 /* Does an If-None-Match list contain etag (weak comparison) or "*"? */
-static bool etag_listed(const char *list, const char *etag)
+bool files_etag_listed(const char *list, const char *etag)
 {
     size_t elen = strlen(etag);
     for (const char *s = list; *s;) {
@@ -96,7 +140,7 @@ static bool not_modified(const struct request *req, const char *etag, time_t mti
 {
     const char *inm = request_header(req, "if-none-match");
     if (inm) /* If-Modified-Since is ignored when If-None-Match is present */
-        return etag_listed(inm, etag);
+        return files_etag_listed(inm, etag);
     const char *ims = request_header(req, "if-modified-since");
     if (ims) {
         time_t since = http_date_parse(ims);

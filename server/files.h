@@ -7,6 +7,7 @@
 #define RAIL_SERVER_FILES_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 
 #include "request.h"
 #include "response.h"
@@ -35,6 +36,16 @@ int files_serve(struct filecache *fc, const char *rel, const struct request *req
  * call. False (resp untouched) when the file must be looked up by a worker. */
 bool files_serve_cached(struct filecache *fc, const char *rel, const struct request *req,
                         int status, struct response *resp);
+
+/* Opens `rel` (normalised, relative) read-only when it is a regular file
+ * inside the root, symbolic links resolved (their target must stay inside:
+ * read from /proc); fills *st. -1 with errno otherwise: ENOENT for a link
+ * out, a directory or a device (to the client it does not exist), or what
+ * open() or fstat() said. */
+int files_open(const struct docroot *root, const char *rel, struct stat *st);
+
+/* Does an If-None-Match list contain etag (weak comparison) or "*"? */
+bool files_etag_listed(const char *list, const char *etag);
 
 /* The media type for a file name, by its extension. */
 const char *files_content_type(const char *name);

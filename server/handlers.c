@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "path.h"
+#include "resize_route.h"
 
 static bool is_get_or_head(const struct request *req)
 {
@@ -134,6 +135,31 @@ static void echo(const struct request *req, struct response *resp)
     response_body(resp, body, req->body_len);
 }
 
+int handlers_open(struct handler_ctx *ctx, const struct server_config *cfg)
+{
+    const char *images = cfg->images ? cfg->images : cfg->root;
+    if (docroot_open(&ctx->images, images) != 0) {
+        fprintf(stderr, "rail-server: images directory %s: %s\n", images, strerror(errno));
+        return -1;
+    }
+    if (resize_init() != 0) {
+        fprintf(stderr, "rail-server: libvips failed to start\n");
+        return -1;
+    }
+    ctx->resize.max_pixels = cfg->max_pixels;
+    ctx->resize_timeout_ms = cfg->resize_timeout_ms;
+    ctx->cache_max_age = cfg->cache_max_age;
+    return 0;
+}
+
+void handlers_close(struct handler_ctx *ctx)
+{
+    if (ctx->images.real)
+        docroot_close(&ctx->images);
+    ctx->images.real = NULL;
+    resize_shutdown();
+}
+
 bool route_is_slow(const struct request *req)
 {
     char path[16];
@@ -142,10 +168,12 @@ bool route_is_slow(const struct request *req)
 }
 
 /* The routes every request takes first, on the loop or a worker alike:
- * true when they answered. */
+ * true when they answered. /resize and /echo have methods of their own. */
 static bool common_routes(const struct handler_ctx *ctx, const struct request *req,
                           const char *path, struct response *resp)
 {
+    if (strcmp(path, "/resize") == 0)
+        return false;
     if (strcmp(path, "/echo") == 0) {
         if (req->method == HTTP_POST)
             return false;
@@ -168,7 +196,7 @@ bool handle_on_loop(const struct handler_ctx *ctx, const struct request *req, st
     path_of_target(request_target(req), path, sizeof path);
     if (common_routes(ctx, req, path, resp))
         return true;
-    if (!is_get_or_head(req) || strcmp(path, "/sleep") == 0)
+    if (!is_get_or_head(req) || strcmp(path, "/sleep") == 0 || strcmp(path, "/resize") == 0)
         return false;
     if (strcmp(path, "/") == 0)
         return files_serve_cached(ctx->files, "hello.html", req, 200, resp);
@@ -182,12 +210,13 @@ bool handle_on_loop(const struct handler_ctx *ctx, const struct request *req, st
 void handle_request(const struct handler_ctx *ctx, const struct request *req, struct response *resp,
                     const struct job_info *job)
 {
-    (void)job;
     char path[PATH_OUT_MAX];
     path_of_target(request_target(req), path, sizeof path);
     if (common_routes(ctx, req, path, resp))
         return;
-    if (strcmp(path, "/echo") == 0) {
+    if (strcmp(path, "/resize") == 0) {
+        resize_route(ctx, req, job, resp);
+    } else if (strcmp(path, "/echo") == 0) {
         echo(req, resp);
     } else if (strcmp(path, "/") == 0) {
         serve(ctx, "hello.html", req, resp);

@@ -9,6 +9,7 @@
  *   GET|HEAD /health   200, JSON with the pool's stats
  *   GET|HEAD /metrics  Prometheus text format
  *   POST     /echo     the request body back (for body and upload checks)
+ *   GET|HEAD|POST /resize  an image resized (resize_route.c; docs/server.md)
  *   GET|HEAD other     the file under the root, or 404.html with 404
  *   other methods      405 with Allow
  */
@@ -24,7 +25,9 @@
 #include "files.h"
 #include "metrics.h"
 #include "request.h"
+#include "resize.h"
 #include "response.h"
+#include "server.h"
 
 struct filecache;
 
@@ -34,6 +37,11 @@ struct handler_ctx {
     unsigned sleep_ms;
     rail_pool *pool;
     struct metrics *metrics;
+    /* /resize */
+    struct docroot images; /* --images (the root when not given) */
+    struct resize_config resize;
+    unsigned resize_timeout_ms;
+    unsigned long cache_max_age;
 };
 
 /* What the I/O side tells a handler about its request beyond the bytes. */
@@ -41,6 +49,11 @@ struct job_info {
     uint64_t received_ns;         /* uv_hrtime() when the request was complete */
     const atomic_bool *cancelled; /* set when the client went away; may be NULL */
 };
+
+/* Opens what the handlers need beyond the document root (the images
+ * directory, libvips) from cfg; -1 with a message on stderr. */
+int handlers_open(struct handler_ctx *ctx, const struct server_config *cfg);
+void handlers_close(struct handler_ctx *ctx);
 
 /* On an I/O loop: answers the request if that costs nothing — /health,
  * /metrics, errors, and static files whose bytes are cached — and returns

@@ -30,12 +30,25 @@ too_long:
     return -1;
 }
 
-void response_body(struct response *resp, char *body, size_t len)
+void response_body_release(char *body, void (*body_free)(void *))
+{
+    if (body_free)
+        body_free(body);
+    else
+        free(body);
+}
+
+void response_body_owned(struct response *resp, char *body, size_t len, void (*body_free)(void *))
 {
     response_release(resp);
     resp->body = body;
-    resp->body_free = NULL;
+    resp->body_free = body_free;
     resp->body_len = resp->content_length = len;
+}
+
+void response_body(struct response *resp, char *body, size_t len)
+{
+    response_body_owned(resp, body, len, NULL);
 }
 
 void response_borrowed(void *body)
@@ -46,7 +59,7 @@ void response_borrowed(void *body)
 void response_release(struct response *resp)
 {
     if (resp->body)
-        (resp->body_free ? resp->body_free : free)(resp->body);
+        response_body_release(resp->body, resp->body_free);
     resp->body = NULL;
     fentry_put(resp->file);
     resp->file = NULL;
@@ -101,10 +114,14 @@ const char *status_reason(int status)
         return "Content Too Large";
     case 414:
         return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
     case 416:
         return "Range Not Satisfiable";
     case 417:
         return "Expectation Failed";
+    case 422:
+        return "Unprocessable Content";
     case 431:
         return "Request Header Fields Too Large";
     case 500:

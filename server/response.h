@@ -27,7 +27,7 @@ struct response {
     size_t extra_len;
     char *body; /* owned; NULL when there is none or for HEAD */
     size_t body_len;
-    void (*body_free)(void *); /* frees body; NULL means free() */
+    void (*body_free)(void *); /* frees body; NULL means free() (g_free for images) */
     struct fentry *file;       /* a reference, released with the response */
     uint64_t file_off;
     uint64_t content_length; /* what Content-Length says: the body's or the file range's
@@ -45,9 +45,14 @@ void response_text(struct response *resp, int status, const char *content_type, 
 void response_error(struct response *resp, int status);
 /* Takes ownership of a malloc'd body. */
 void response_body(struct response *resp, char *body, size_t len);
+/* Takes ownership of a body released by body_free (NULL: free()); an image
+ * encoded by libvips is released with g_free, never copied. */
+void response_body_owned(struct response *resp, char *body, size_t len, void (*body_free)(void *));
 /* A body_free for bytes the response does not own (they live as long as
  * its file reference). */
 void response_borrowed(void *body);
+/* Releases a body taken from a response with its deallocator. */
+void response_body_release(char *body, void (*body_free)(void *));
 /* Frees the body and drops the file reference. */
 void response_release(struct response *resp);
 /* response_release(), then every field zeroed. */

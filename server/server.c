@@ -161,6 +161,8 @@ static int start(struct server *srv)
         fprintf(stderr, "rail-server: document root %s: %s\n", cfg->root, strerror(errno));
         return -1;
     }
+    if (handlers_open(&srv->ctx, cfg) != 0)
+        return -1;
     if (!(srv->ctx.files = filecache_create(&srv->ctx.root, cached_files_max()))) {
         fprintf(stderr, "rail-server: out of memory\n");
         return -1;
@@ -252,6 +254,7 @@ int server_run(const struct server_config *cfg)
         loop_close(&srv->loops[i]);
     free(srv->loops);
     filecache_destroy(srv->ctx.files);
+    handlers_close(&srv->ctx);
     if (srv->ctx.root.fd >= 0)
         docroot_close(&srv->ctx.root);
     pthread_cond_destroy(&srv->returned_cond);
