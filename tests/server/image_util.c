@@ -122,6 +122,8 @@ void assert_body_is(const struct reply *r, const char *type)
     char v[128];
     if (!reply_header(r, "content-type", v, sizeof v))
         fail_msg("no Content-Type");
+    if (!type)
+        type = v;
     if (strcmp(v, type) != 0)
         fail_msg("Content-Type '%s' where '%s' was expected", v, type);
     const char *sniffed = sniff_type(r->body, r->body_len);

@@ -44,7 +44,7 @@ void assert_pixel_near(VipsImage *img, int x, int y, struct rgb c, int tol);
 /* The MIME type the magic bytes say, or NULL for none of the five. */
 const char *sniff_type(const void *buf, size_t len);
 /* Fails the test unless the body's bytes are the type Content-Type names,
- * with a matching Content-Length. */
+ * with a matching Content-Length; type NULL: any of the five. */
 void assert_body_is(const struct reply *r, const char *type);
 /* True when the encoded bytes carry EXIF, XMP, IPTC or an ICC profile
  * (markers in the file, and fields libvips finds when it loads it). */
