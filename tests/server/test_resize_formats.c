@@ -357,13 +357,16 @@ static void test_first_frame(void **state)
         assert_size(img, side, side);
         assert_pixel_near(img, side / 2, side / 2, RED, 30);
         g_object_unref(img);
-        /* Every page: still one. */
-        VipsImage *all = vips_image_new_from_buffer(r.body, r.body_len, "", "n", -1, NULL);
-        assert_non_null(all);
-        if (all->Ysize != side)
-            fail_msg("%s: the answer has %d rows of pages, want one page", cases[i].query,
-                     all->Ysize);
-        g_object_unref(all);
+        /* Every page of an animated format: still one. */
+        if (strcmp(cases[i].type, "image/png") != 0) {
+            VipsImage *all = vips_image_new_from_buffer(r.body, r.body_len, "", "n", -1, NULL);
+            if (!all)
+                fail_msg("%s: %s", cases[i].query, vips_error_buffer());
+            if (all->Ysize != side)
+                fail_msg("%s: the answer has %d rows of pages, want one page", cases[i].query,
+                         all->Ysize);
+            g_object_unref(all);
+        }
         reply_free(&r);
     }
 }
