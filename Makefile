@@ -67,22 +67,20 @@ test: deps-test format-check
 	@awk '{ total += $$1; failed += $$2 } END { printf "rail: %d passed, %d failed\n", total - failed, failed }' \
 	    build/gcc.counts build/clang.counts build/asan.counts build/tsan.counts
 
-# libFuzzer on the request path (reader, routing, path normalisation,
-# handlers) with ASan+UBSan, for FUZZ_SECONDS. A crash lands in
-# build/fuzz/crashes/; copy it to tests/fuzz/regressions/, where every
-# suite replays it.
+# libFuzzer with ASan+UBSan, FUZZ_SECONDS for each target: fuzz_request
+# (the request path: reader, routing, path normalisation, handlers) and
+# fuzz_resize (the image path: /resize parameters, sniffing, a libvips
+# resize under a small pixel limit). A crash lands in
+# build/fuzz/crashes-TARGET/; copy it to tests/fuzz/regressions/ (or
+# regressions_resize/), where every suite replays it.
 FUZZ_SECONDS ?= 60
 fuzz: deps-test
 	@cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	    -DRAIL_FUZZ=ON -DRAIL_SANITIZE=address,undefined -DRAIL_BUILD_TESTS=ON >/dev/null
-	@cmake --build build/fuzz -j $(JOBS) --target fuzz_request -- --no-print-directory >/dev/null
-	@mkdir -p build/fuzz/corpus build/fuzz/crashes
-	@build/fuzz/tests/fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
-	    -dict=tests/fuzz/http.dict -artifact_prefix=build/fuzz/crashes/ -print_final_stats=1 \
-	    build/fuzz/corpus tests/fuzz/corpus 2>build/fuzz/fuzz.log || \
-	    { tail -40 build/fuzz/fuzz.log; echo "fuzz: crash saved in build/fuzz/crashes/"; exit 1; }
-	@grep -E "^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+ *DONE" build/fuzz/fuzz.log
-	@echo "fuzz: no crash in $(FUZZ_SECONDS) s"
+	@cmake --build build/fuzz -j $(JOBS) --target fuzz_request fuzz_resize -- --no-print-directory >/dev/null
+	@scripts/run-fuzz.sh fuzz_request $(FUZZ_SECONDS) -max_len=16384 -dict=tests/fuzz/http.dict tests/fuzz/corpus
+	@scripts/run-fuzz.sh fuzz_resize $(FUZZ_SECONDS) -max_len=65536 -dict=tests/fuzz/resize.dict \
+	    -rss_limit_mb=4096 tests/fuzz/corpus_resize
 
 deps-bench:
 	@scripts/ensure-deps.sh $(DEPS_BENCH)
