@@ -16,6 +16,11 @@
     (VIPS_MAJOR_VERSION > (major) ||                                                               \
      (VIPS_MAJOR_VERSION == (major) && VIPS_MINOR_VERSION >= (minor)))
 
+/* Decode problems that fail a resize (422): libjpeg's "corrupt data"
+ * is only a warning, and a half-grey picture is no answer. As sharp's
+ * default (failOn: 'warning'). */
+#define RAIL_FAIL_ON VIPS_FAIL_ON_WARNING
+
 /* AVIF: libaom's effort 4 (its default) costs ~0.5 s for a 12 MP source on
  * one core; 2 is about ten times faster for a slightly larger file. */
 #define AVIF_EFFORT 2
@@ -280,7 +285,7 @@ static int thumbnail(struct run *r, const void *in, size_t len, VipsImage **out)
     if (r->format == IMAGE_JPEG) {
         VipsImage **decoded = slot(r);
         if (vips_jpegload_buffer((void *)in, len, decoded, "shrink", jpeg_shrink(&r->g), "access",
-                                 VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_ERROR, NULL) != 0)
+                                 VIPS_ACCESS_SEQUENTIAL, "fail_on", RAIL_FAIL_ON, NULL) != 0)
             return pipeline_failed(r);
         rc = vips_thumbnail_image(*decoded, out, r->g.scaled_w, "height", r->g.scaled_h, "size",
                                   VIPS_SIZE_FORCE, "export_profile", export_profile,
@@ -288,8 +293,7 @@ static int thumbnail(struct run *r, const void *in, size_t len, VipsImage **out)
     } else {
         rc = vips_thumbnail_buffer((void *)in, len, out, r->g.scaled_w, "height", r->g.scaled_h,
                                    "size", VIPS_SIZE_FORCE, "export_profile", export_profile,
-                                   "import_profile", import_profile, "fail_on", VIPS_FAIL_ON_ERROR,
-                                   NULL);
+                                   "import_profile", import_profile, "fail_on", RAIL_FAIL_ON, NULL);
     }
     if (rc != 0)
         return pipeline_failed(r);
