@@ -36,10 +36,19 @@ static const char *const allowed_loaders[] = {"VipsForeignLoadJpeg", "VipsForeig
                                               "VipsForeignLoadWebp", "VipsForeignLoadNsgif",
                                               "VipsForeignLoadHeif"};
 
+/* libvips reports every bad input on stderr as a GLib warning; the answer
+ * carries the reason and the metrics count it, so a client cannot fill the
+ * server's log with them. */
+static void drop_warning(const char *domain, GLogLevelFlags level, const char *message, void *arg)
+{
+    (void)domain, (void)level, (void)message, (void)arg;
+}
+
 static void init_vips(void)
 {
     if (VIPS_INIT("rail-server") != 0)
         return;
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, drop_warning, NULL);
     vips_concurrency_set(1); /* the pool is the parallelism: one resize, one thread */
     vips_cache_set_max(0);   /* every request is new: a cache only holds memory */
     vips_block_untrusted_set(TRUE);
