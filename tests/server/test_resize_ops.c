@@ -60,7 +60,7 @@ static void start(struct server_proc *s, const char *const *more)
     for (; more && *more && n < 31; more++)
         args[n++] = *more;
     args[n] = NULL;
-    server_start(s, args);
+    resize_server_start(s, args);
 }
 
 /* The ETag of a 200 GET (with extra headers), copied into out. */
@@ -225,10 +225,12 @@ static double metric_sum(int port, const char *prefix)
     size_t n = strlen(prefix);
     for (char *line = r.body; line && *line;) {
         char *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
         if (strncmp(line, prefix, n) == 0 &&
             (line[n] == ' ' || line[n] == '{' || prefix[n - 1] == '"')) {
             char *sp = strrchr(line, ' ');
-            if (sp && (!end || sp < end))
+            if (sp)
                 sum += strtod(sp + 1, NULL);
         }
         line = end ? end + 1 : NULL;
@@ -438,14 +440,14 @@ static void test_sigterm_answers_resizes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_etag),
-        cmocka_unit_test(test_not_modified),
-        cmocka_unit_test(test_cache_control),
-        cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_timeout_frees_worker),
-        cmocka_unit_test(test_burst_beyond_queue),
-        cmocka_unit_test(test_health_while_saturated),
-        cmocka_unit_test(test_sigterm_answers_resizes),
+        cmocka_unit_test_teardown(test_etag, stop_servers),
+        cmocka_unit_test_teardown(test_not_modified, stop_servers),
+        cmocka_unit_test_teardown(test_cache_control, stop_servers),
+        cmocka_unit_test_teardown(test_metrics, stop_servers),
+        cmocka_unit_test_teardown(test_timeout_frees_worker, stop_servers),
+        cmocka_unit_test_teardown(test_burst_beyond_queue, stop_servers),
+        cmocka_unit_test_teardown(test_health_while_saturated, stop_servers),
+        cmocka_unit_test_teardown(test_sigterm_answers_resizes, stop_servers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
