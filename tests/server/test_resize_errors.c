@@ -148,6 +148,7 @@ static void test_bad_parameters(void **state)
         {"bg=fffffff", "bg"},
         {"foo=1", "foo"},
         {"width=100", "width"},
+        {"%0Abad%0D%0A=1", "bad"}, /* named, yet still one line */
         {"w=10&w=20", "w"},
         {"format=png&format=png", "format"},
     };
