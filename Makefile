@@ -100,7 +100,8 @@ bench: deps-bench
 HTTP_REPS     ?= 3
 HTTP_DURATION ?= 10
 bench-http: build
-	@scripts/ensure-deps.sh python3:python3 wrk:wrk /usr/sbin/nginx:nginx-light
+	@scripts/ensure-deps.sh python3:python3 wrk:wrk /usr/sbin/nginx:nginx-light h2o:h2o \
+	    gnuplot:gnuplot-nox
 	@python3 bench/http_bench.py $(BUILD)/server/rail-server --reps $(HTTP_REPS) \
 	    --duration $(HTTP_DURATION) --out docs/BENCHMARKS.md
 

@@ -1,6 +1,8 @@
 /*
- * handlers.h - the routes. handle_request() runs on a pool worker: it may
- * block on the file system or sleep, and touches nothing of the I/O side.
+ * handlers.h - the routes. handle_on_loop() answers on an I/O loop what
+ * costs nothing (never blocks, never burns CPU); everything else goes to
+ * handle_request() on a pool worker, which may block on the file system or
+ * sleep, and touches nothing of the I/O side. See docs/server.md.
  *
  *   GET|HEAD /         hello.html
  *   GET|HEAD /sleep    sleeps sleep_ms on the worker, then hello.html
@@ -27,8 +29,11 @@
 #include "response.h"
 #include "server.h"
 
+struct filecache;
+
 struct handler_ctx {
     struct docroot root;
+    struct filecache *files;
     unsigned sleep_ms;
     rail_pool *pool;
     struct metrics *metrics;
@@ -39,7 +44,7 @@ struct handler_ctx {
     unsigned long cache_max_age;
 };
 
-/* What the I/O side knows about the job running a request. */
+/* What the I/O side tells a handler about its request beyond the bytes. */
 struct job_info {
     uint64_t received_ns;         /* uv_hrtime() when the request was complete */
     const atomic_bool *cancelled; /* set when the client went away; may be NULL */
@@ -50,8 +55,15 @@ struct job_info {
 int handlers_open(struct handler_ctx *ctx, const struct server_config *cfg);
 void handlers_close(struct handler_ctx *ctx);
 
-void handle_request(const struct handler_ctx *ctx, const struct request *req,
-                    const struct job_info *job, struct response *resp);
+/* On an I/O loop: answers the request if that costs nothing — /health,
+ * /metrics, errors, and static files whose bytes are cached — and returns
+ * true; false when it must go to a worker (resp untouched). */
+bool handle_on_loop(const struct handler_ctx *ctx, const struct request *req,
+                    struct response *resp);
+
+/* On a worker: answers any request. */
+void handle_request(const struct handler_ctx *ctx, const struct request *req, struct response *resp,
+                    const struct job_info *job);
 
 /* Routes whose handlers hold a worker for long (/sleep). The server lets
  * them occupy at most all workers but one, so quick requests always find

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Upper bounds of the latency buckets, in microseconds. */
 static const uint64_t bucket_us[METRICS_BUCKETS] = {100,    250,     500,     1000,    2500,
@@ -41,6 +42,26 @@ void metrics_resize(struct metrics *m, enum resize_outcome outcome, enum image_f
     }
     atomic_fetch_add_explicit(&m->resize_by_format[format], 1, memory_order_relaxed);
     observe(m->resize_le, &m->resize_sum_us, &m->resize_count, ns);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void metrics_out_of_descriptors(struct metrics *m, int err)
+{
+    (void)err;
+    atomic_fetch_add_explicit(&m->out_of_descriptors, 1, memory_order_relaxed);
+    atomic_store_explicit(&m->out_of_descriptors_ns, now_ns(), memory_order_relaxed);
+}
+
+bool metrics_recently_out_of_descriptors(struct metrics *m)
+{
+    uint64_t at = atomic_load_explicit(&m->out_of_descriptors_ns, memory_order_relaxed);
+    return at != 0 && now_ns() - at < 1000000000u;
 }
 
 struct text {
@@ -144,6 +165,9 @@ size_t metrics_render(struct metrics *m, rail_pool *pool, char **out)
            load(&m->connections_total));
     metric(&t, "counter", "rail_http_overloaded_total",
            "Requests answered 503 because the pool's queue was full.", load(&m->overloaded));
+    metric(&t, "counter", "rail_out_of_descriptors_total",
+           "Accepts and file opens that failed for want of descriptors or memory.",
+           load(&m->out_of_descriptors));
     metric(&t, "counter", "rail_access_log_dropped_total",
            "Access log lines dropped because the log fell behind.", load(&m->log_dropped));
 

@@ -21,6 +21,8 @@ static const char usage[] =
     "  -l, --listen ADDR:PORT       listen here (default 127.0.0.1:7878; [::1]:PORT for IPv6;\n"
     "                               port 0 picks a free port, printed at start)\n"
     "  -t, --threads N              pool workers (default: online CPUs)\n"
+    "      --io-threads N           I/O threads, each with its own event loop (default: online "
+    "CPUs)\n"
     "  -q, --queue N                pool queue bound; a full queue answers 503 (default 1024)\n"
     "  -r, --root DIR               document root (default public)\n"
     "      --access-log FILE|-|off  Combined Log Format lines (default -, standard output)\n"
@@ -49,6 +51,7 @@ enum {
     OPT_IDLE_TIMEOUT,
     OPT_MAX_CONNECTIONS,
     OPT_SHUTDOWN_TIMEOUT,
+    OPT_IO_THREADS,
     OPT_IMAGES,
     OPT_MAX_PIXELS,
     OPT_RESIZE_TIMEOUT,
@@ -59,6 +62,7 @@ static const struct option longopts[] = {
     {"listen", required_argument, NULL, 'l'},
     {"threads", required_argument, NULL, 't'},
     {"queue", required_argument, NULL, 'q'},
+    {"io-threads", required_argument, NULL, OPT_IO_THREADS},
     {"root", required_argument, NULL, 'r'},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"sleep-ms", required_argument, NULL, OPT_SLEEP},
@@ -157,6 +161,10 @@ enum options_result options_parse(int argc, char **argv, struct server_config *c
         case 't':
             if ((rc = number(optarg, 1, RAIL_MAX_THREADS, "--threads", &v)) == 0)
                 cfg->threads = (unsigned)v;
+            break;
+        case OPT_IO_THREADS:
+            if ((rc = number(optarg, 1, 256, "--io-threads", &v)) == 0)
+                cfg->io_threads = (unsigned)v;
             break;
         case 'q':
             if ((rc = number(optarg, 1, 1u << 24, "--queue", &v)) == 0)

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* memmem, mkdtemp */
 #include "http_client.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -95,6 +97,11 @@ static void make_root(struct server_proc *s)
 
 void server_start(struct server_proc *s, const char *const *args)
 {
+    server_start_limited(s, args, 0);
+}
+
+void server_start_limited(struct server_proc *s, const char *const *args, unsigned long nofile)
+{
     memset(s, 0, sizeof *s);
     make_root(s);
     const char *argv[64];
@@ -117,6 +124,11 @@ void server_start(struct server_proc *s, const char *const *args)
         dup2(out[1], STDOUT_FILENO);
         close(out[0]);
         close(out[1]);
+        if (nofile) {
+            struct rlimit rl = {.rlim_cur = nofile, .rlim_max = nofile};
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                _exit(126);
+        }
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -390,6 +402,73 @@ int run_curl(const char *const *args, char *out, size_t cap)
         argv[n++] = *args;
     argv[n] = NULL;
     return run_program(argv, out, cap, false);
+}
+
+int time_scale(void)
+{
+    const char *v = getenv("RAIL_TEST_TIMEOUT_SCALE");
+    int n = v ? atoi(v) : 1;
+    return n > 0 ? n : 1;
+}
+
+/* One "Name:   N kB" line of /proc/PID/status, or -1. */
+static long status_kb(pid_t pid, const char *name)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    size_t n = strlen(name);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, name, n) == 0 && line[n] == ':') {
+            kb = strtol(line + n + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+long proc_rss_kb(pid_t pid)
+{
+    return status_kb(pid, "VmRSS");
+}
+
+long proc_cpu_ms(pid_t pid)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    /* The command name may hold spaces: fields count from its closing ')'.
+     * After it: state (3), ... utime (14), stime (15), in clock ticks. */
+    const char *p = strrchr(text, ')');
+    if (!p)
+        return -1;
+    unsigned long long utime, stime;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return -1;
+    return (long)((utime + stime) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+int proc_fd_count(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
 }
 
 int http_send(int port, const char *head, const void *body, size_t len, struct reply *r)

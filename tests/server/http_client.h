@@ -23,6 +23,9 @@ struct server_proc {
  * then starts rail-server on port 0 with extra arguments (NULL-terminated).
  * Fails the test when the server does not report its port. */
 void server_start(struct server_proc *s, const char *const *args);
+/* server_start with the child's RLIMIT_NOFILE set to nofile (0: as is)
+ * before exec. */
+void server_start_limited(struct server_proc *s, const char *const *args, unsigned long nofile);
 /* Sends sig and waits (bounded) for the exit; returns the exit status, or
  * 128 + signal number when killed. */
 int server_signal_and_wait(struct server_proc *s, int sig, int timeout_ms);
@@ -92,5 +95,16 @@ void pause_ms(int ms);
 double now_ms(void);
 /* The contents of a file, malloc'd and NUL-terminated. */
 char *read_file(const char *path, size_t *len);
+
+/* RAIL_TEST_TIMEOUT_SCALE from the environment (set by CTest from the
+ * build's setting: 3-5 for sanitizer builds), at least 1. Multiply time
+ * bounds by it. */
+int time_scale(void);
+/* A process's resident set (VmRSS) in kB, -1 if it is gone. */
+long proc_rss_kb(pid_t pid);
+/* A process's CPU time (user + system, all threads) in ms, -1 if gone. */
+long proc_cpu_ms(pid_t pid);
+/* How many descriptors a process has open, -1 if it is gone. */
+int proc_fd_count(pid_t pid);
 
 #endif
