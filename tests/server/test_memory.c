@@ -136,7 +136,9 @@ struct watch {
 
 /* While the attack goes on: samples RSS every 20 ms and sends a normal
  * request every 100 ms, until every attacker has been answered in part
- * (bytes waiting in its socket) and then one more second. Stops early
+ * (bytes waiting in its socket) and then one more second (times the
+ * sanitizer slowdown: a buffering server must have time to show itself
+ * there too). Stops early
  * once RSS is over the bound, so a buffering server is caught before it
  * eats the machine. */
 static void watch_attack(const struct server_proc *srv, const int *fds, int n, struct watch *w)
@@ -164,7 +166,7 @@ static void watch_attack(const struct server_proc *srv, const int *fds, int n, s
                 ready++;
             if (ready == n) {
                 w->started = true;
-                settled = now_ms() + 1000;
+                settled = now_ms() + 1000.0 * time_scale();
             }
         }
         if ((w->started && now_ms() >= settled) || now_ms() >= deadline)
