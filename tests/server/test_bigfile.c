@@ -266,5 +266,7 @@ int main(void)
         cmocka_unit_test(test_ranges_past_4gib),
         cmocka_unit_test(test_head_and_full_get),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    server_cleanup_all(); /* whatever a failed test left running */
+    return failed;
 }
