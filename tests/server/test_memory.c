@@ -218,16 +218,24 @@ static long idle_rss(const struct server_proc *srv)
     return rss;
 }
 
+/* Appends opts to the environment variable name. */
+static void add_options(const char *name, const char *opts)
+{
+    const char *old = getenv(name);
+    char all[1024];
+    snprintf(all, sizeof all, "%s%s%s", old ? old : "", old && *old ? ":" : "", opts);
+    setenv(name, all, 1);
+}
+
 /* The sanitizer's own hold on freed memory is not the server's: ASan keeps
  * up to 256 MB of freed blocks in quarantine by default, which would make
- * any server that frees and reallocates a chunk buffer look like it grows.
- * A smaller quarantine still catches use-after-free. */
-static void small_asan_quarantine(void)
+ * any server that frees and reallocates a chunk buffer look like it grows
+ * (a smaller quarantine still catches use-after-free), and both ASan and
+ * TSan give free pages back to the system only every 5 s. */
+static void sanitizer_memory_options(void)
 {
-    const char *old = getenv("ASAN_OPTIONS");
-    char opts[1024];
-    snprintf(opts, sizeof opts, "%s%squarantine_size_mb=8", old ? old : "", old && *old ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
+    add_options("ASAN_OPTIONS", "quarantine_size_mb=8:allocator_release_to_os_interval_ms=200");
+    add_options("TSAN_OPTIONS", "allocator_release_to_os_interval_ms=200");
 }
 
 /* Stops the server before any check can fail, so no failure leaves it
@@ -296,7 +304,7 @@ static void test_many_nonreaders(void **state)
 
 int main(void)
 {
-    small_asan_quarantine();
+    sanitizer_memory_options();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipelined_nonreader),
         cmocka_unit_test(test_many_nonreaders),
