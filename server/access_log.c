@@ -3,11 +3,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <llhttp.h>
+
+#include "request.h"
 
 #define LOG_BUFFER (1u << 20)
 
@@ -134,4 +140,40 @@ void access_log_close(struct access_log *log)
     free(log->buf);
     free(log->spare);
     free(log);
+}
+
+/* Quoting: '"', '\\' and bytes outside printable ASCII as \xHH. */
+static void quote(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; s && *s && n + 5 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", ch);
+        else
+            out[n++] = (char)ch;
+    }
+    out[n] = '\0';
+}
+
+void access_log_request(struct access_log *log, const char *peer, const char *date,
+                        const struct request *req, int status, uint64_t bytes)
+{
+    char target[1024], referer[512], agent[512], line[2600], sent[24] = "-";
+    quote(target, sizeof target, req ? request_target(req) : NULL);
+    quote(referer, sizeof referer, req ? request_header(req, "referer") : NULL);
+    quote(agent, sizeof agent, req ? request_header(req, "user-agent") : NULL);
+    if (bytes)
+        snprintf(sent, sizeof sent, "%" PRIu64, bytes);
+    int n;
+    if (req)
+        n = snprintf(line, sizeof line, "%s - - [%s] \"%s %s HTTP/%d.%d\" %d %s \"%s\" \"%s\"",
+                     peer, date, llhttp_method_name(req->method), target, req->http_major,
+                     req->http_minor, status, sent, referer[0] ? referer : "-",
+                     agent[0] ? agent : "-");
+    else
+        n = snprintf(line, sizeof line, "%s - - [%s] \"-\" %d %s \"-\" \"-\"", peer, date, status,
+                     sent);
+    if (n > 0)
+        access_log_line(log, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }

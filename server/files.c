@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "filecache.h"
+
 int docroot_open(struct docroot *root, const char *path)
 {
     root->real = realpath(path, NULL);
@@ -71,39 +73,51 @@ const char *files_content_type(const char *name)
 }
 
 /* Opens rel under the root. The name was normalised already; a symbolic
- * link could still point out, so the canonical path must stay inside. */
-static int open_inside(const struct docroot *root, const char *rel, struct stat *st)
+ * link could still point out, so the descriptor's canonical path must stay
+ * inside (read from /proc: without it nothing is served). A link out, a
+ * directory or a device is ENOENT: to the client it does not exist. */
+int files_open(const struct docroot *root, const char *rel, struct stat *st)
 {
-    if (rel[0] == '\0')
+    char path[PATH_MAX], link[64], real[PATH_MAX];
+    if (rel[0] == '\0') {
+        errno = ENOENT;
         return -1;
+    }
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", root->real, rel) >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     /* open(), not openat(root->fd): TSan does not see openat() create a
      * descriptor and reports a reused number as a race. */
-    char path[PATH_MAX];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", root->real, rel) >= sizeof path)
-        return -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -1;
-    char link[64], real[PATH_MAX];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n =
-        readlink(link, real, sizeof real - 1); /* needs /proc: without it nothing is served */
-    if (n < 0)
+    ssize_t n = readlink(link, real, sizeof real - 1);
+    int err = ENOENT;
+    if (n < 0) {
+        err = errno;
         goto refuse;
+    }
     real[n] = '\0';
     if ((size_t)n <= root->real_len || memcmp(real, root->real, root->real_len) != 0 ||
         real[root->real_len] != '/')
         goto refuse;
-    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))
+    if (fstat(fd, st) != 0) {
+        err = errno;
+        goto refuse;
+    }
+    if (!S_ISREG(st->st_mode))
         goto refuse;
     return fd;
 refuse:
     close(fd);
+    errno = err;
     return -1;
 }
 
 /* Does an If-None-Match list contain etag (weak comparison) or "*"? */
-static bool etag_listed(const char *list, const char *etag)
+bool files_etag_listed(const char *list, const char *etag)
 {
     size_t elen = strlen(etag);
     for (const char *s = list; *s;) {
@@ -126,7 +140,7 @@ static bool not_modified(const struct request *req, const char *etag, time_t mti
 {
     const char *inm = request_header(req, "if-none-match");
     if (inm) /* If-Modified-Since is ignored when If-None-Match is present */
-        return etag_listed(inm, etag);
+        return files_etag_listed(inm, etag);
     const char *ims = request_header(req, "if-modified-since");
     if (ims) {
         time_t since = http_date_parse(ims);
@@ -187,63 +201,35 @@ static enum range_kind parse_range(const char *h, uint64_t size, uint64_t *first
     return RANGE_OK;
 }
 
-static int read_body(int fd, uint64_t offset, size_t len, struct response *resp)
+/* Fills resp from e (whose reference it takes): validators, 304, a single
+ * range, and the body as the cached bytes or a range of the file. */
+static void answer(struct fentry *e, const struct request *req, int status, struct response *resp)
 {
-    char *body = malloc(len ? len : 1);
-    if (!body)
-        return -1;
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(fd, body + got, len - got, (off_t)(offset + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) { /* error, or the file shrank under us */
-            free(body);
-            return -1;
-        }
-        got += (size_t)n;
-    }
-    response_body(resp, body, len);
-    return 0;
-}
-
-int files_serve(const struct docroot *root, const char *rel, const struct request *req, int status,
-                struct response *resp)
-{
-    struct stat st;
-    int fd = open_inside(root, rel, &st);
-    if (fd < 0)
-        return -1;
-    uint64_t size = (uint64_t)st.st_size;
-    char etag[64], modified[HTTP_DATE_LEN];
-    snprintf(etag, sizeof etag, "\"%" PRIx64 "-%" PRIx64 "\"", (uint64_t)st.st_mtime, size);
-    http_date(st.st_mtime, modified);
-
+    uint64_t size = (uint64_t)e->st.st_size;
     resp->status = status;
-    resp->content_type = files_content_type(rel);
+    resp->content_type = e->content_type;
+    resp->file = e;
     if (status == 200) {
-        response_header(resp, "ETag", "%s", etag);
-        response_header(resp, "Last-Modified", "%s", modified);
+        response_header(resp, "ETag", "%s", e->etag);
+        response_header(resp, "Last-Modified", "%s", e->modified);
         response_header(resp, "Accept-Ranges", "bytes");
     }
     uint64_t first = 0, last = size ? size - 1 : 0;
     const char *range = status == 200 ? request_header(req, "range") : NULL;
     const char *if_range = request_header(req, "if-range");
-    if (range && if_range && strcmp(if_range, etag) != 0)
+    if (range && if_range && strcmp(if_range, e->etag) != 0)
         range = NULL; /* the client's copy is stale: send it all */
-    if (status == 200 && not_modified(req, etag, st.st_mtime)) {
+    if (status == 200 && not_modified(req, e->etag, e->st.st_mtime)) {
         resp->status = 304;
         resp->content_type = NULL;
         resp->content_length = size; /* RFC 9110 8.6: the length a 200 would have had */
-        close(fd);
-        return 0;
+        return;
     }
     switch (range ? parse_range(range, size, &first, &last) : RANGE_NONE) {
     case RANGE_UNSATISFIABLE:
-        close(fd);
         response_header(resp, "Content-Range", "bytes */%" PRIu64, size);
-        response_error(resp, 416);
-        return 0;
+        response_error(resp, 416); /* releases the file */
+        return;
     case RANGE_OK:
         resp->status = 206;
         response_header(resp, "Content-Range", "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first,
@@ -252,14 +238,34 @@ int files_serve(const struct docroot *root, const char *rel, const struct reques
     case RANGE_NONE:
         break;
     }
-    size_t len = size ? (size_t)(last - first + 1) : 0;
-    int rc = 0;
+    resp->content_length = size ? last - first + 1 : 0;
     if (req->method == HTTP_HEAD)
-        resp->content_length = len;
-    else if (read_body(fd, first, len, resp) != 0)
-        rc = -1;
-    close(fd);
-    if (rc != 0)
-        response_reset(resp);
-    return rc;
+        return;
+    if (e->data) { /* in memory: borrowed for as long as the reference lives */
+        resp->body = e->data + first;
+        resp->body_len = (size_t)resp->content_length;
+        resp->body_free = response_borrowed;
+    } else {
+        resp->file_off = first;
+    }
+}
+
+int files_serve(struct filecache *fc, const char *rel, const struct request *req, int status,
+                struct response *resp)
+{
+    struct fentry *e;
+    if (filecache_get(fc, rel, &e) != 0)
+        return -1;
+    answer(e, req, status, resp);
+    return 0;
+}
+
+bool files_serve_cached(struct filecache *fc, const char *rel, const struct request *req,
+                        int status, struct response *resp)
+{
+    struct fentry *e = filecache_peek(fc, rel);
+    if (!e)
+        return false;
+    answer(e, req, status, resp);
+    return true;
 }

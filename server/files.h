@@ -1,10 +1,13 @@
 /*
  * files.h - static files under the document root: Content-Type, ETag and
  * Last-Modified validators, conditional requests (304) and single byte
- * ranges (206/416). Runs on pool workers; touches only the file system.
+ * ranges (206/416), from the descriptor cache (filecache.h).
  */
 #ifndef RAIL_SERVER_FILES_H
 #define RAIL_SERVER_FILES_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
 
 #include "request.h"
 #include "response.h"
@@ -19,12 +22,30 @@ struct docroot {
 int docroot_open(struct docroot *root, const char *path);
 void docroot_close(struct docroot *root);
 
+struct filecache;
+
 /* Answers `req` (GET or HEAD) with the file at `rel` (normalised, relative
- * to the root) and the given status for a full answer (200, or 404 for the
- * not-found page). Returns -1 without touching resp when the file is not a
- * regular file inside the root, 0 when resp is filled. */
-int files_serve(const struct docroot *root, const char *rel, const struct request *req, int status,
+ * to the root) through the descriptor cache, with the given status for a
+ * full answer (200, or 404 for the not-found page). Returns 0 when resp is
+ * filled, or -1 with errno from filecache_get() without touching resp.
+ * May block on the file system: a worker's call. */
+int files_serve(struct filecache *fc, const char *rel, const struct request *req, int status,
                 struct response *resp);
+
+/* The same from a fresh cached entry only, never blocking: the I/O loops'
+ * call. False (resp untouched) when the file must be looked up by a worker. */
+bool files_serve_cached(struct filecache *fc, const char *rel, const struct request *req,
+                        int status, struct response *resp);
+
+/* Opens `rel` (normalised, relative) read-only when it is a regular file
+ * inside the root, symbolic links resolved (their target must stay inside:
+ * read from /proc); fills *st. -1 with errno otherwise: ENOENT for a link
+ * out, a directory or a device (to the client it does not exist), or what
+ * open() or fstat() said. */
+int files_open(const struct docroot *root, const char *rel, struct stat *st);
+
+/* Does an If-None-Match list contain etag (weak comparison) or "*"? */
+bool files_etag_listed(const char *list, const char *etag);
 
 /* The media type for a file name, by its extension. */
 const char *files_content_type(const char *name);

@@ -2,12 +2,16 @@
 #include "handlers.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include "path.h"
+#include "resize_route.h"
 
 static bool is_get_or_head(const struct request *req)
 {
@@ -20,18 +24,47 @@ static void method_not_allowed(struct response *resp, const char *allow)
     response_error(resp, 405);
 }
 
-static void not_found(const struct handler_ctx *ctx, const struct request *req,
-                      struct response *resp)
+/* A file that could not be served: not there is 404 (the not-found page);
+ * out of descriptors or memory is 503, a passing state worth a retry;
+ * anything else is the server's fault, 500 — never a cacheable 404. */
+static void file_failed(const struct handler_ctx *ctx, const struct request *req, int err,
+                        struct response *resp)
 {
-    if (files_serve(&ctx->root, "404.html", req, 404, resp) != 0)
-        response_error(resp, 404);
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+    case ELOOP:
+        if (files_serve(ctx->files, "404.html", req, 404, resp) == 0)
+            return;
+        if (errno == ENOENT || errno == ENOTDIR) {
+            response_error(resp, 404);
+            return;
+        }
+        file_failed(ctx, req, errno, resp); /* the page itself failed otherwise */
+        return;
+    case EACCES:
+    case EPERM:
+        response_error(resp, 403);
+        return;
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+    case EAGAIN:
+        metrics_out_of_descriptors(ctx->metrics, err);
+        response_header(resp, "Retry-After", "1");
+        response_error(resp, 503);
+        return;
+    default:
+        response_error(resp, 500);
+    }
 }
 
 static void serve(const struct handler_ctx *ctx, const char *rel, const struct request *req,
                   struct response *resp)
 {
-    if (files_serve(&ctx->root, rel, req, 200, resp) != 0)
-        not_found(ctx, req, resp);
+    if (files_serve(ctx->files, rel, req, 200, resp) != 0)
+        file_failed(ctx, req, errno, resp);
 }
 
 static void sleep_ms(unsigned ms)
@@ -41,21 +74,37 @@ static void sleep_ms(unsigned ms)
         ;
 }
 
+/* Degraded while the process cannot open a descriptor (tried now, and as
+ * seen by accept() or a file open within the last second). */
+static bool degraded(const struct handler_ctx *ctx)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        metrics_out_of_descriptors(ctx->metrics, errno);
+        return true;
+    }
+    close(fd);
+    return metrics_recently_out_of_descriptors(ctx->metrics);
+}
+
 static void health(const struct handler_ctx *ctx, struct response *resp)
 {
     rail_stats s;
     rail_pool_stats(ctx->pool, &s);
+    bool bad = degraded(ctx);
     char text[512];
     snprintf(
         text, sizeof text,
-        "{\"status\":\"ok\",\"pool\":{\"threads\":%u,\"busy\":%u,\"queued\":%zu,\"submitted\":%llu,"
+        "{\"status\":\"%s\",\"pool\":{\"threads\":%u,\"busy\":%u,\"queued\":%zu,\"submitted\":%llu,"
         "\"completed\":%llu,\"rejected\":%llu},\"connections\":%llu}\n",
-        s.threads, s.busy, s.queued, (unsigned long long)s.submitted,
+        bad ? "degraded" : "ok", s.threads, s.busy, s.queued, (unsigned long long)s.submitted,
         (unsigned long long)s.completed, (unsigned long long)s.rejected,
         (unsigned long long)atomic_load_explicit(&ctx->metrics->connections_open,
                                                  memory_order_relaxed));
-    response_text(resp, 200, "application/json", text);
+    response_text(resp, bad ? 503 : 200, "application/json", text);
     response_header(resp, "Cache-Control", "no-store");
+    if (bad)
+        response_header(resp, "Retry-After", "1");
 }
 
 static void metrics(const struct handler_ctx *ctx, struct response *resp)
@@ -86,6 +135,31 @@ static void echo(const struct request *req, struct response *resp)
     response_body(resp, body, req->body_len);
 }
 
+int handlers_open(struct handler_ctx *ctx, const struct server_config *cfg)
+{
+    const char *images = cfg->images ? cfg->images : cfg->root;
+    if (docroot_open(&ctx->images, images) != 0) {
+        fprintf(stderr, "rail-server: images directory %s: %s\n", images, strerror(errno));
+        return -1;
+    }
+    if (resize_init() != 0) {
+        fprintf(stderr, "rail-server: libvips failed to start\n");
+        return -1;
+    }
+    ctx->resize.max_pixels = cfg->max_pixels;
+    ctx->resize_timeout_ms = cfg->resize_timeout_ms;
+    ctx->cache_max_age = cfg->cache_max_age;
+    return 0;
+}
+
+void handlers_close(struct handler_ctx *ctx)
+{
+    if (ctx->images.real)
+        docroot_close(&ctx->images);
+    ctx->images.real = NULL;
+    resize_shutdown();
+}
+
 bool route_is_slow(const struct request *req)
 {
     char path[16];
@@ -93,30 +167,62 @@ bool route_is_slow(const struct request *req)
     return strcmp(path, "/sleep") == 0;
 }
 
-void handle_request(const struct handler_ctx *ctx, const struct request *req, struct response *resp)
+/* The routes every request takes first, on the loop or a worker alike:
+ * true when they answered. /resize and /echo have methods of their own. */
+static bool common_routes(const struct handler_ctx *ctx, const struct request *req,
+                          const char *path, struct response *resp)
 {
-    char path[PATH_OUT_MAX];
-    path_of_target(request_target(req), path, sizeof path);
+    if (strcmp(path, "/resize") == 0)
+        return false;
     if (strcmp(path, "/echo") == 0) {
-        if (req->method != HTTP_POST)
-            method_not_allowed(resp, "POST");
-        else
-            echo(req, resp);
-        return;
-    }
-    if (!is_get_or_head(req)) {
+        if (req->method == HTTP_POST)
+            return false;
+        method_not_allowed(resp, "POST");
+    } else if (!is_get_or_head(req)) {
         method_not_allowed(resp, "GET, HEAD");
-        return;
-    }
-    if (strcmp(path, "/") == 0) {
-        serve(ctx, "hello.html", req, resp);
-    } else if (strcmp(path, "/sleep") == 0) {
-        sleep_ms(ctx->sleep_ms);
-        serve(ctx, "hello.html", req, resp);
     } else if (strcmp(path, "/health") == 0) {
         health(ctx, resp);
     } else if (strcmp(path, "/metrics") == 0) {
         metrics(ctx, resp);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+bool handle_on_loop(const struct handler_ctx *ctx, const struct request *req, struct response *resp)
+{
+    char path[PATH_OUT_MAX], rel[PATH_OUT_MAX];
+    path_of_target(request_target(req), path, sizeof path);
+    if (common_routes(ctx, req, path, resp))
+        return true;
+    if (!is_get_or_head(req) || strcmp(path, "/sleep") == 0 || strcmp(path, "/resize") == 0)
+        return false;
+    if (strcmp(path, "/") == 0)
+        return files_serve_cached(ctx->files, "hello.html", req, 200, resp);
+    if (path_normalize(request_target(req), rel) != 0) {
+        response_error(resp, 400);
+        return true;
+    }
+    return files_serve_cached(ctx->files, rel, req, 200, resp);
+}
+
+void handle_request(const struct handler_ctx *ctx, const struct request *req, struct response *resp,
+                    const struct job_info *job)
+{
+    char path[PATH_OUT_MAX];
+    path_of_target(request_target(req), path, sizeof path);
+    if (common_routes(ctx, req, path, resp))
+        return;
+    if (strcmp(path, "/resize") == 0) {
+        resize_route(ctx, req, job, resp);
+    } else if (strcmp(path, "/echo") == 0) {
+        echo(req, resp);
+    } else if (strcmp(path, "/") == 0) {
+        serve(ctx, "hello.html", req, resp);
+    } else if (strcmp(path, "/sleep") == 0) {
+        sleep_ms(ctx->sleep_ms);
+        serve(ctx, "hello.html", req, resp);
     } else {
         char rel[PATH_OUT_MAX];
         if (path_normalize(request_target(req), rel) != 0)

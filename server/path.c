@@ -1,7 +1,9 @@
 /* path.c - request target normalisation; see path.h for the rules. */
 #include "path.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static int hex_value(char c)
 {
@@ -35,8 +37,35 @@ static int decode_segment(const char *s, const char *end, char *out, size_t cap)
     return (int)n;
 }
 
+/* An absolute-form target ("http://host:port/path?query", RFC 9112 §3.2.2)
+ * names the same resource as its path would: where that path starts (it
+ * may be empty), or NULL when target is not absolute-form. Credentials in
+ * the authority (RFC 9110 §4.2.4) are refused. */
+static const char *absolute_form_path(const char *target)
+{
+    const char *s = target;
+    if (strncasecmp(s, "http", 4) != 0)
+        return NULL;
+    s += 4;
+    s += *s == 's' || *s == 'S';
+    if (strncmp(s, "://", 3) != 0)
+        return NULL;
+    s += 3;
+    size_t authority = strcspn(s, "/?#");
+    if (memchr(s, '@', authority))
+        return NULL;
+    return s + authority;
+}
+
 void path_of_target(const char *target, char *out, size_t cap)
 {
+    const char *path = absolute_form_path(target);
+    if (path && *path != '/') { /* "http://host" and "http://host?q" are "/" */
+        snprintf(out, cap, "/");
+        return;
+    }
+    if (path)
+        target = path;
     size_t n = strcspn(target, "?#");
     if (n >= cap)
         n = cap - 1;
@@ -46,7 +75,7 @@ void path_of_target(const char *target, char *out, size_t cap)
 
 int path_normalize(const char *target, char out[PATH_OUT_MAX])
 {
-    if (target[0] != '/')
+    if (target[0] != '/' && !(target = absolute_form_path(target)))
         return -1;
     const char *end = target + strcspn(target, "?#");
     size_t len = 0;

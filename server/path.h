@@ -16,12 +16,14 @@
 
 /* Writes the normalised path (relative, no leading '/', "" for the root)
  * into out. Returns 0, or -1 for a target that names nothing under the
- * root (bad encoding, encoded '/' or NUL, ".." above the root, not
- * origin-form, too long): answer 400. */
+ * root (bad encoding, encoded '/' or NUL, ".." above the root, neither
+ * origin-form nor absolute-form, too long): answer 400. An absolute-form
+ * target ("http://host/a?q") is normalised by its path ("/a"). */
 int path_normalize(const char *target, char out[PATH_OUT_MAX]);
 
-/* The path part of the target ("/a/b?x" -> "/a/b"), percent-decoding
- * nothing, written into out (at most cap bytes with the NUL). */
+/* The path part of the target ("/a/b?x" -> "/a/b", "http://h/a?x" -> "/a",
+ * "http://h" -> "/"), percent-decoding nothing, written into out (at most
+ * cap bytes with the NUL). */
 void path_of_target(const char *target, char *out, size_t cap);
 
 #endif

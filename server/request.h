@@ -17,6 +17,7 @@
 
 #define REQUEST_HEAD_MAX    8192 /* request line + headers, bytes (431/414 beyond) */
 #define REQUEST_HEADERS_MAX 100
+#define CHUNK_EXT_MAX       4096 /* chunk extension names + values per chunk (400 beyond) */
 
 struct header {
     uint16_t name, name_len, value, value_len; /* offsets into request.arena */
@@ -57,6 +58,11 @@ struct reader {
     bool paused;            /* stopped after a complete request */
     bool in_name, in_value; /* a header name or value is partly received */
     bool headers_done;
+    bool head_paused;     /* llhttp stopped at the end of a head, for head_check() */
+    bool trailers_paused; /* llhttp stopped before a chunked body's trailer section */
+    bool in_trailers;     /* its lines are checked like the head's */
+    char last;            /* the head byte before the current one, for line_check() */
+    size_t ext_bytes;     /* chunk extension bytes of the current chunk */
 };
 
 void reader_init(struct reader *r, size_t max_body);

@@ -1,11 +1,13 @@
 /* response.c - response building, status reasons, HTTP dates. */
 #include "response.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "filecache.h"
 #include "version.h"
 
 int response_header(struct response *resp, const char *name, const char *fmt, ...)
@@ -28,11 +30,39 @@ too_long:
     return -1;
 }
 
+void response_body_release(char *body, void (*body_free)(void *))
+{
+    if (body_free)
+        body_free(body);
+    else
+        free(body);
+}
+
+void response_body_owned(struct response *resp, char *body, size_t len, void (*body_free)(void *))
+{
+    response_release(resp);
+    resp->body = body;
+    resp->body_free = body_free;
+    resp->body_len = resp->content_length = len;
+}
+
 void response_body(struct response *resp, char *body, size_t len)
 {
-    free(resp->body);
-    resp->body = body;
-    resp->body_len = resp->content_length = len;
+    response_body_owned(resp, body, len, NULL);
+}
+
+void response_borrowed(void *body)
+{
+    (void)body;
+}
+
+void response_release(struct response *resp)
+{
+    if (resp->body)
+        response_body_release(resp->body, resp->body_free);
+    resp->body = NULL;
+    fentry_put(resp->file);
+    resp->file = NULL;
 }
 
 void response_text(struct response *resp, int status, const char *content_type, const char *text)
@@ -55,7 +85,7 @@ void response_error(struct response *resp, int status)
 
 void response_reset(struct response *resp)
 {
-    free(resp->body);
+    response_release(resp);
     memset(resp, 0, sizeof *resp);
 }
 
@@ -72,6 +102,8 @@ const char *status_reason(int status)
         return "Not Modified";
     case 400:
         return "Bad Request";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
@@ -82,10 +114,14 @@ const char *status_reason(int status)
         return "Content Too Large";
     case 414:
         return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
     case 416:
         return "Range Not Satisfiable";
     case 417:
         return "Expectation Failed";
+    case 422:
+        return "Unprocessable Content";
     case 431:
         return "Request Header Fields Too Large";
     case 500:
@@ -109,7 +145,7 @@ size_t response_head(const struct response *resp, char *buf, size_t cap, const c
                      "Server: rail-server/" RAIL_SERVER_VERSION "\r\n"
                      "Date: %s\r\n"
                      "%s%s%s"
-                     "Content-Length: %zu\r\n"
+                     "Content-Length: %" PRIu64 "\r\n"
                      "%s"
                      "%.*s\r\n",
                      resp->status, status_reason(resp->status), date,

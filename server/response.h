@@ -11,19 +11,28 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #define RESPONSE_EXTRA_MAX 512
 
+struct fentry; /* filecache.h */
+
+/* The body is bytes in memory (body), or a range of an open file (file,
+ * from file_off, content_length bytes) that the I/O side streams. */
 struct response {
     int status;
     const char *content_type;       /* a static string, or NULL for none */
     char extra[RESPONSE_EXTRA_MAX]; /* further header lines, each ending in CRLF */
     size_t extra_len;
-    char *body; /* malloc'd, owned; NULL when there is none or for HEAD */
+    char *body; /* owned; NULL when there is none or for HEAD */
     size_t body_len;
-    size_t content_length; /* the Content-Length to send: body_len, or the GET size for HEAD */
-    bool close;            /* the handler wants the connection closed after this */
+    void (*body_free)(void *); /* frees body; NULL means free() (g_free for images) */
+    struct fentry *file;       /* a reference, released with the response */
+    uint64_t file_off;
+    uint64_t content_length; /* what Content-Length says: the body's or the file range's
+                                length, or the GET size for HEAD and 304 */
+    bool close;              /* the handler wants the connection closed after this */
 };
 
 /* Appends "name: value\r\n"; a line that does not fit is dropped (and
@@ -36,6 +45,17 @@ void response_text(struct response *resp, int status, const char *content_type, 
 void response_error(struct response *resp, int status);
 /* Takes ownership of a malloc'd body. */
 void response_body(struct response *resp, char *body, size_t len);
+/* Takes ownership of a body released by body_free (NULL: free()); an image
+ * encoded by libvips is released with g_free, never copied. */
+void response_body_owned(struct response *resp, char *body, size_t len, void (*body_free)(void *));
+/* A body_free for bytes the response does not own (they live as long as
+ * its file reference). */
+void response_borrowed(void *body);
+/* Releases a body taken from a response with its deallocator. */
+void response_body_release(char *body, void (*body_free)(void *));
+/* Frees the body and drops the file reference. */
+void response_release(struct response *resp);
+/* response_release(), then every field zeroed. */
 void response_reset(struct response *resp);
 
 const char *status_reason(int status);

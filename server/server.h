@@ -1,7 +1,8 @@
 /*
- * server.h - rail-server's I/O side: one libuv loop that accepts, reads,
- * parses, hands each complete request to the pool as a job, and writes the
- * answers back in order. Workers never touch a socket; see docs/server.md.
+ * server.h - rail-server: its configuration, and the call that serves.
+ * I/O loops accept, read, parse, answer what is cheap and hand the rest to
+ * the pool as jobs, then write the answers back in order. Workers never
+ * touch a socket; see docs/server.md.
  */
 #ifndef RAIL_SERVER_SERVER_H
 #define RAIL_SERVER_SERVER_H
@@ -12,6 +13,7 @@ struct server_config {
     char host[64];
     int port; /* 0: pick one */
     unsigned threads;
+    unsigned io_threads; /* I/O loops; 0: one per online CPU */
     size_t queue;
     const char *root;
     const char *access_log; /* a file, "-" for stdout, or NULL for none */
@@ -19,6 +21,11 @@ struct server_config {
     size_t max_body;
     unsigned header_timeout_ms, idle_timeout_ms, shutdown_timeout_ms;
     unsigned max_connections;
+    /* /resize */
+    const char *images; /* the images directory; NULL: the root */
+    unsigned long long max_pixels;
+    unsigned resize_timeout_ms;
+    unsigned long cache_max_age; /* seconds */
 };
 
 /* Serves until SIGTERM or SIGINT and the drain that follows. Returns the

@@ -507,3 +507,37 @@ int proc_fd_count(pid_t pid)
     closedir(d);
     return n;
 }
+
+int http_send(int port, const char *head, const void *body, size_t len, struct reply *r)
+{
+    struct conn *c = malloc(sizeof *c);
+    conn_open(c, port);
+    conn_sends(c, head);
+    if (body) {
+        char cl[64];
+        snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
+        conn_sends(c, cl);
+    }
+    conn_sends(c, "\r\n");
+    if (body && len)
+        conn_send(c, body, len);
+    int rc = conn_read_reply(c, r, strncmp(head, "HEAD ", 5) == 0);
+    conn_close(c);
+    free(c);
+    return rc == 0 ? r->status : -1;
+}
+
+int http_get(int port, const char *method, const char *target, const char *extra, struct reply *r)
+{
+    char head[4096];
+    snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s", method,
+             target, extra ? extra : "");
+    return http_send(port, head, NULL, 0, r);
+}
+
+void assert_status(const struct reply *r, int status)
+{
+    if (r->status != status)
+        fail_msg("status %d where %d was expected; body: '%.200s'", r->status, status,
+                 r->body ? r->body : "");
+}

@@ -74,6 +74,15 @@ bool conn_closed_by_peer(struct conn *c, int timeout_ms);
 /* One request on a new connection; returns the status (the reply kept in r). */
 int http_request(int port, const char *raw, struct reply *r);
 
+/* Sends a request made of head (without the blank line; Content-Length is
+ * added when body is not NULL) and body, on a new connection; reads the
+ * reply. Returns the status, -1 when no reply came. */
+int http_send(int port, const char *head, const void *body, size_t len, struct reply *r);
+/* GET (or HEAD) target with optional extra header lines ("Accept: ...\r\n"). */
+int http_get(int port, const char *method, const char *target, const char *extra, struct reply *r);
+/* Fails unless the status is as expected, printing the body when not. */
+void assert_status(const struct reply *r, int status);
+
 /* Runs argv[0] (a path) with argv, NULL-terminated; its standard output,
  * and standard error too when with_stderr, goes to out (NUL-terminated,
  * truncated to cap). Returns the exit status, or 128 + signal number. */

@@ -117,14 +117,19 @@ static void test_health_and_metrics(void **state)
                               "# TYPE rail_http_request_duration_seconds histogram",
                               "rail_http_request_duration_seconds_bucket{le=\"+Inf\"} ",
                               "rail_http_request_duration_seconds_count ",
-                              "rail_http_connections_open 1\n",
+                              "rail_http_connections_open ",
                               "rail_pool_queued ",
-                              "rail_pool_busy 1\n", /* the worker serving /metrics */
+                              "rail_pool_busy 0\n", /* /metrics is answered on an I/O loop */
                               "rail_pool_completed_total ",
                               "rail_pool_rejected_total 0\n"};
     for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
         if (!strstr(r.body, expected[i]))
             fail_msg("/metrics lacks '%s':\n%s", expected[i], r.body);
+    /* This connection, and perhaps the 404's, which another I/O loop may
+     * not have seen closed yet. */
+    unsigned long open = strtoul(strstr(r.body, "\nrail_http_connections_open ") + 28, NULL, 10);
+    if (open < 1 || open > 2)
+        fail_msg("rail_http_connections_open %lu", open);
     reply_free(&r);
 }
 
