@@ -38,11 +38,13 @@
  * buffers whole answers reaches. */
 #if defined(__SANITIZE_THREAD__)
 #define MEM_FACTOR 4
+#define UNDER_TSAN 1
 #elif defined(__SANITIZE_ADDRESS__)
 #define MEM_FACTOR 2
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define MEM_FACTOR 4
+#define UNDER_TSAN 1
 #elif __has_feature(address_sanitizer)
 #define MEM_FACTOR 2
 #endif
@@ -60,6 +62,16 @@
  * buffering server keeps (1.5-2 GB), and a few per-connection buffers per
  * thread; a leak of 10 MiB per connection shows at once. */
 #define RETURN_BOUND_KB (16L * 1024 * MEM_FACTOR)
+/* Except under TSan: its shadow and synchronisation metadata for memory
+ * once touched stay resident after the memory is freed, so RSS does not
+ * come back there whatever the server does (measured: +61 MB after a
+ * buffering server's 1.4 GB peak, +82 MB after a 77 MB peak of a
+ * streaming one); the check would tell nothing. The peak is checked. */
+#ifdef UNDER_TSAN
+#define CHECK_RETURN 0
+#else
+#define CHECK_RETURN 1
+#endif
 
 static void make_big_file(const struct server_proc *srv)
 {
@@ -202,9 +214,11 @@ static void check_watch(const char *what, const struct watch *w)
 static long wait_for_return(const struct server_proc *srv, long idle_kb)
 {
     double deadline = now_ms() + 5000.0 * time_scale();
-    long rss;
-    while ((rss = proc_rss_kb(srv->pid)) - idle_kb > RETURN_BOUND_KB && now_ms() < deadline)
+    long rss = proc_rss_kb(srv->pid);
+    while (CHECK_RETURN && rss - idle_kb > RETURN_BOUND_KB && now_ms() < deadline) {
         pause_ms(50);
+        rss = proc_rss_kb(srv->pid);
+    }
     return rss;
 }
 
@@ -252,7 +266,7 @@ static void stop_server(struct server_proc *srv, bool bloated)
 static void check_all(const char *what, const struct watch *w, long after_kb)
 {
     check_watch(what, w);
-    if (after_kb - w->idle_kb > RETURN_BOUND_KB)
+    if (CHECK_RETURN && after_kb - w->idle_kb > RETURN_BOUND_KB)
         fail_msg("%s: RSS stayed %ld MB above idle after the clients went (bound %ld MB)", what,
                  (after_kb - w->idle_kb) / 1024, RETURN_BOUND_KB / 1024);
 }
@@ -286,7 +300,8 @@ static void attack(const char *what, int n, int count)
     free(fds);
     long after = wait_for_return(&srv, w.idle_kb);
     print_message("%s: after the clients went %ld kB (+%ld kB)\n", what, after, after - w.idle_kb);
-    stop_server(&srv, w.peak_kb - w.idle_kb > PEAK_BOUND_KB || after - w.idle_kb > RETURN_BOUND_KB);
+    stop_server(&srv, w.peak_kb - w.idle_kb > PEAK_BOUND_KB ||
+                          (CHECK_RETURN && after - w.idle_kb > RETURN_BOUND_KB));
     check_all(what, &w, after);
 }
 
