@@ -212,6 +212,12 @@ static void remove_tree(const char *dir)
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
+void server_forget(struct server_proc *s)
+{
+    live_remove(s->pid);
+    s->pid = 0;
+}
+
 void server_cleanup_all(void)
 {
     for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)

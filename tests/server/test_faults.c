@@ -9,11 +9,15 @@
  * accept, and once the clients go everything is 200 again.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -44,6 +48,16 @@ static void problem(struct problems *p, const char *fmt, ...)
     }
 }
 
+/* Answers here are immediate or never: wait 2 s (times the sanitizer
+ * slowdown), not the helpers' 10 s, so a stuck server fails the test with
+ * its message rather than by the CTest timeout. */
+static void short_timeout(struct conn *c)
+{
+    struct timeval tv = {.tv_sec = 2 * time_scale()};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
 static int request_on(struct conn *c, const char *path, struct reply *r)
 {
     char req[256];
@@ -67,6 +81,8 @@ static void check_file_answer(struct problems *p, struct conn *c, const char *pa
         problem(p, "GET %s: 503 without Retry-After", path);
     else if (status == 200 && !(r.body && strstr(r.body, body)))
         problem(p, "GET %s: 200 without the file's contents", path);
+    else if (status < 0)
+        problem(p, "GET %s: no answer within %d s", path, 2 * time_scale());
     else if (status != 503 && status != 500 && status != 200)
         problem(p, "GET %s: %d, want 503 (with Retry-After) or 500", path, status);
     reply_free(&r);
@@ -90,6 +106,7 @@ static bool recovers(const struct server_proc *srv, const char *path, const char
     do {
         struct conn c;
         if (conn_try_open(&c, srv->port) == 0) {
+            short_timeout(&c);
             struct reply r;
             int status = request_on(&c, path, &r);
             bool ok = status == 200 && r.body && strstr(r.body, want);
@@ -101,6 +118,24 @@ static bool recovers(const struct server_proc *srv, const char *path, const char
         pause_ms(100);
     } while (now_ms() < deadline);
     return false;
+}
+
+/* SIGTERM; the exit status, or -1 (and SIGKILL) when there is none
+ * within timeout_ms, so the problems found so far are still reported. */
+static int stop_within(struct server_proc *srv, int timeout_ms)
+{
+    kill(srv->pid, SIGTERM);
+    double deadline = now_ms() + timeout_ms;
+    int status;
+    while (waitpid(srv->pid, &status, WNOHANG) == 0) {
+        if (now_ms() > deadline) {
+            server_signal_and_wait(srv, SIGKILL, 5000);
+            return -1;
+        }
+        pause_ms(20);
+    }
+    server_forget(srv);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 static void test_descriptor_exhaustion(void **state)
@@ -117,6 +152,7 @@ static void test_descriptor_exhaustion(void **state)
     struct reply r;
     for (int i = 0; i < KEPT; i++) {
         conn_open(&kept[i], srv.port);
+        short_timeout(&kept[i]);
         assert_int_equal(request_on(&kept[i], "/", &r), 200);
         reply_free(&r);
     }
@@ -160,6 +196,9 @@ static void test_descriptor_exhaustion(void **state)
         problem(&p, "/health not 200 \"ok\" again within 5 s after the clients went");
     for (int i = 0; i < KEPT; i++)
         conn_close(&kept[i]);
+    int exit_status = stop_within(&srv, 20000);
+    if (exit_status != 0)
+        problem(&p, "after SIGTERM: %s", exit_status < 0 ? "no exit within 20 s" : "exit not 0");
     server_stop(&srv);
     if (p.len)
         fail_msg("%s", p.text);
