@@ -17,5 +17,5 @@ if ! "$dir/tests/fuzz/$target" -max_total_time="$seconds" "${args[@]}" \
     echo "fuzz: $target crashed; the input is in $dir/crashes-$target/"
     exit 1
 fi
-grep -E "^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+ *DONE" "$dir/$target.log"
+grep -E "^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+[[:space:]]+DONE" "$dir/$target.log"
 echo "fuzz: $target, no crash in $seconds s"

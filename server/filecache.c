@@ -214,31 +214,42 @@ static struct fentry *lookup(struct filecache *fc, const char *rel)
     return e;
 }
 
+/* Is e, looked up at `now`, still what its path names? Trusted for
+ * FILECACHE_VALID_NS after a check; then one stat() says. */
+static bool still_valid(struct filecache *fc, struct fentry *e, uint64_t now)
+{
+    if (now - atomic_load_explicit(&e->checked, memory_order_relaxed) < FILECACHE_VALID_NS)
+        return true;
+    char path[PATH_MAX];
+    struct stat st;
+    if (full_path(fc->root, e->rel, path) != 0 || stat(path, &st) != 0 || !same_file(&st, &e->st))
+        return false;
+    atomic_store_explicit(&e->checked, now, memory_order_relaxed);
+    return true;
+}
+
 struct fentry *filecache_peek(struct filecache *fc, const char *rel)
 {
     struct fentry *e = lookup(fc, rel);
-    if (e && (!e->data || now_ns() - atomic_load_explicit(&e->checked, memory_order_relaxed) >=
-                              FILECACHE_VALID_NS)) {
-        fentry_put(e);
+    if (e && (!e->data || !still_valid(fc, e, now_ns()))) {
+        fentry_put(e); /* a worker reopens it */
         return NULL;
     }
     return e;
+}
+
+void filecache_warm(struct filecache *fc, const char *rel)
+{
+    struct fentry *e;
+    if (filecache_get(fc, rel, &e) == 0)
+        fentry_put(e);
 }
 
 int filecache_get(struct filecache *fc, const char *rel, struct fentry **out)
 {
     struct fentry *e = lookup(fc, rel);
     if (e) {
-        uint64_t now = now_ns();
-        if (now - atomic_load_explicit(&e->checked, memory_order_relaxed) < FILECACHE_VALID_NS) {
-            *out = e;
-            return 0;
-        }
-        /* Stale: one stat() says whether the path still names this file. */
-        char path[PATH_MAX];
-        struct stat st;
-        if (full_path(fc->root, rel, path) == 0 && stat(path, &st) == 0 && same_file(&st, &e->st)) {
-            atomic_store_explicit(&e->checked, now, memory_order_relaxed);
+        if (still_valid(fc, e, now_ns())) {
             *out = e;
             return 0;
         }

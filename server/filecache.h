@@ -5,8 +5,8 @@
  * A hot file costs no open() per request: its entry keeps the descriptor,
  * the stat() result and the validators, and a small file's bytes. An entry
  * is trusted for FILECACHE_VALID_NS after it was last checked; after that
- * the next worker to look it up stat()s the path again and reopens the file
- * if it changed (nginx's open_file_cache_valid does the same), so an edit
+ * the next lookup stat()s the path again, and a worker reopens the file if
+ * it changed (nginx's open_file_cache_valid does the same), so an edit
  * shows within a second. Entries are reference-counted: a response streaming
  * a file holds its entry, so eviction never closes a descriptor in use.
  */
@@ -51,9 +51,15 @@ void filecache_destroy(struct filecache *fc);
  * out of it), EACCES, EMFILE/ENFILE/ENOMEM (out of resources), EIO, ... */
 int filecache_get(struct filecache *fc, const char *rel, struct fentry **out);
 
-/* Never blocks on the file system, so the I/O loops may call it: a
- * reference to a fresh entry whose bytes are in memory, or NULL. */
+/* The I/O loops' call: a reference to an entry whose bytes are in memory
+ * and that is still valid, or NULL (a worker must look it up). Never opens
+ * or reads a file; an entry trusted for over a second costs one stat() of
+ * its path, whose inode is cached (nginx checks in its event loop alike). */
 struct fentry *filecache_peek(struct filecache *fc, const char *rel);
+
+/* Looks rel up now (as filecache_get), so that the loops find it: for the
+ * pages the server names itself (hello.html, 404.html). Failures ignored. */
+void filecache_warm(struct filecache *fc, const char *rel);
 
 /* Drops a reference; the last one closes the descriptor. Any thread. */
 void fentry_put(struct fentry *e);

@@ -56,6 +56,15 @@ static int fail(char why[RESIZE_WHY_MAX], const char *name, const char *what)
     return -1;
 }
 
+/* Control bytes (CR, LF, ...) of an echoed name as '?': a reason is one
+ * line, whatever the client percent-encoded. */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 /* A decimal integer in [min, max] and nothing else. */
 static int integer(const char *v, unsigned min, unsigned max, unsigned *out)
 {
@@ -211,6 +220,7 @@ int resize_params_parse(const char *query, struct resize_params *p, char src[PAT
             return fail(why, "query", "a parameter name is badly encoded or unknown");
         int k = keyword(name, param_names, P_COUNT);
         if (k < 0) {
+            printable(name);
             snprintf(why, RESIZE_WHY_MAX, "unknown parameter '%.32s'", name);
             return -1;
         }

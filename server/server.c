@@ -167,6 +167,10 @@ static int start(struct server *srv)
         fprintf(stderr, "rail-server: out of memory\n");
         return -1;
     }
+    /* The server's own pages are answered on the loops from the start, even
+     * while every worker is busy. */
+    filecache_warm(srv->ctx.files, "hello.html");
+    filecache_warm(srv->ctx.files, "404.html");
     rail_options opts = {.threads = cfg->threads, .queue_capacity = cfg->queue};
     int rc = rail_pool_create(&srv->pool, &opts);
     if (rc != 0) {

@@ -3,10 +3,12 @@
 #include "image_util.h"
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -203,4 +205,41 @@ void *file_bytes(const char *dir, const char *name, size_t *len)
     if (!b)
         fail_msg("cannot read %s", path);
     return b;
+}
+
+/* What resize_server_start() started: pids and directories, copied (the
+ * struct server_proc may live on a stack a failed test has left). */
+static struct {
+    pid_t pid;
+    char dir[64];
+} started[32];
+static size_t n_started;
+
+void resize_server_start(struct server_proc *s, const char *const *args)
+{
+    server_start(s, args);
+    if (n_started < sizeof started / sizeof started[0]) {
+        started[n_started].pid = s->pid;
+        memcpy(started[n_started].dir, s->dir, sizeof started[n_started].dir);
+        n_started++;
+    }
+}
+
+int stop_servers(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < n_started; i++) {
+        int status;
+        /* Still our running child (not reaped by server_stop): kill it. */
+        if (waitpid(started[i].pid, &status, WNOHANG) == 0) {
+            kill(started[i].pid, SIGKILL);
+            waitpid(started[i].pid, &status, 0);
+        }
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", started[i].dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", started[i].dir);
+    }
+    n_started = 0;
+    return 0;
 }

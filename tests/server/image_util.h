@@ -60,6 +60,14 @@ void assert_size(VipsImage *img, int w, int h);
 /* The bytes of dir/name (free them). */
 void *file_bytes(const char *dir, const char *name, size_t *len);
 
+/* server_start() that remembers the process: a test that fails before
+ * its server_stop() leaves no server behind, as long as the test is
+ * registered with stop_servers as its teardown (or the group's). */
+void resize_server_start(struct server_proc *s, const char *const *args);
+/* Kills (SIGKILL) every server resize_server_start() started that is
+ * still running, and removes its directory; a cmocka teardown. */
+int stop_servers(void **state);
+
 /* The resident set size of process pid in kB, from /proc/PID/status. */
 long vm_rss_kb(int pid);
 

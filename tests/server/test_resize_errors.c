@@ -148,6 +148,7 @@ static void test_bad_parameters(void **state)
         {"bg=fffffff", "bg"},
         {"foo=1", "foo"},
         {"width=100", "width"},
+        {"%0Abad%0D%0A=1", "bad"}, /* named, yet still one line */
         {"w=10&w=20", "w"},
         {"format=png&format=png", "format"},
     };
@@ -212,7 +213,7 @@ static void test_body_too_large(void **state)
     (void)state;
     struct server_proc small;
     const char *args[] = {"--max-body", "4096", NULL};
-    server_start(&small, args);
+    resize_server_start(&small, args);
     /* 8 KB: over the limit, small enough to be sent whole before the
      * answer (a closed socket would fail the send, not the test). */
     size_t len;
@@ -422,7 +423,7 @@ static void test_max_pixels_flag(void **state)
     (void)state;
     struct server_proc s;
     const char *args[] = {"--max-pixels", "10000", NULL};
-    server_start(&s, args);
+    resize_server_start(&s, args);
     img_save(img_solid(100, 100, RED), s.root, "exact.png");
     img_save(img_solid(101, 100, RED), s.root, "over.png");
     img_save(img_solid(400, 400, RED), s.root, "big.jpg");
@@ -504,7 +505,7 @@ static void test_images_dir(void **state)
     img_save(img_solid(40, 20, RED), dir, "only-here.png");
     struct server_proc s;
     const char *args[] = {"--images", dir, NULL};
-    server_start(&s, args);
+    resize_server_start(&s, args);
     img_save(img_solid(40, 20, RED), s.root, "in-root.png");
     struct reply r;
     assert_int_equal(http_get(s.port, "GET", "/resize?src=only-here.png&w=10", NULL, &r), 200);
@@ -525,12 +526,18 @@ static void test_images_dir(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_parameters),     cmocka_unit_test(test_src_rules),
-        cmocka_unit_test(test_not_found),          cmocka_unit_test(test_other_methods),
-        cmocka_unit_test(test_body_too_large),     cmocka_unit_test(test_unsupported_media),
-        cmocka_unit_test(test_truncated),          cmocka_unit_test(test_corrupt),
-        cmocka_unit_test(test_decompression_bomb), cmocka_unit_test(test_max_pixels_flag),
-        cmocka_unit_test(test_traversal),          cmocka_unit_test(test_images_dir),
+        cmocka_unit_test_teardown(test_bad_parameters, stop_servers),
+        cmocka_unit_test_teardown(test_src_rules, stop_servers),
+        cmocka_unit_test_teardown(test_not_found, stop_servers),
+        cmocka_unit_test_teardown(test_other_methods, stop_servers),
+        cmocka_unit_test_teardown(test_body_too_large, stop_servers),
+        cmocka_unit_test_teardown(test_unsupported_media, stop_servers),
+        cmocka_unit_test_teardown(test_truncated, stop_servers),
+        cmocka_unit_test_teardown(test_corrupt, stop_servers),
+        cmocka_unit_test_teardown(test_decompression_bomb, stop_servers),
+        cmocka_unit_test_teardown(test_max_pixels_flag, stop_servers),
+        cmocka_unit_test_teardown(test_traversal, stop_servers),
+        cmocka_unit_test_teardown(test_images_dir, stop_servers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

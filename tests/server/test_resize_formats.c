@@ -374,14 +374,14 @@ static void test_first_frame(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format_parameter),
-        cmocka_unit_test(test_format_default),
-        cmocka_unit_test(test_format_auto),
-        cmocka_unit_test(test_orientation_applied),
-        cmocka_unit_test(test_metadata_stripped),
-        cmocka_unit_test(test_colour_converted),
-        cmocka_unit_test(test_alpha),
-        cmocka_unit_test(test_first_frame),
+        cmocka_unit_test_teardown(test_format_parameter, stop_servers),
+        cmocka_unit_test_teardown(test_format_default, stop_servers),
+        cmocka_unit_test_teardown(test_format_auto, stop_servers),
+        cmocka_unit_test_teardown(test_orientation_applied, stop_servers),
+        cmocka_unit_test_teardown(test_metadata_stripped, stop_servers),
+        cmocka_unit_test_teardown(test_colour_converted, stop_servers),
+        cmocka_unit_test_teardown(test_alpha, stop_servers),
+        cmocka_unit_test_teardown(test_first_frame, stop_servers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

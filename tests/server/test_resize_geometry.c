@@ -289,13 +289,13 @@ static void test_post_equals_get(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_one_side_and_none),
-        cmocka_unit_test(test_inside_outside),
-        cmocka_unit_test(test_fill),
-        cmocka_unit_test(test_cover_gravity),
-        cmocka_unit_test(test_contain_padding),
-        cmocka_unit_test(test_content_kept),
-        cmocka_unit_test(test_post_equals_get),
+        cmocka_unit_test_teardown(test_one_side_and_none, stop_servers),
+        cmocka_unit_test_teardown(test_inside_outside, stop_servers),
+        cmocka_unit_test_teardown(test_fill, stop_servers),
+        cmocka_unit_test_teardown(test_cover_gravity, stop_servers),
+        cmocka_unit_test_teardown(test_contain_padding, stop_servers),
+        cmocka_unit_test_teardown(test_content_kept, stop_servers),
+        cmocka_unit_test_teardown(test_post_equals_get, stop_servers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
