@@ -94,9 +94,10 @@ bench: deps-bench
 	@cmake --build build/bench -j $(JOBS) -- --no-print-directory >/dev/null
 	@python3 bench/run.py build/bench/bench --reps $(BENCH_REPS) $(BENCH_ARGS) --out docs/BENCHMARKS.md
 
-# wrk against rail-server and nginx (2 workers) on loopback, alternating:
-# 4/64/256 connections, keep-alive and close, HTTP_DURATION s each, HTTP_REPS
-# times. Writes its section of docs/BENCHMARKS.md. About 7 minutes.
+# wrk against rail-server, nginx (2 workers) and h2o (2 threads) on loopback,
+# alternating: 4/64/256 connections keep-alive, 64 with Connection: close, a
+# 1 MiB file at 64; HTTP_DURATION s each, HTTP_REPS times. Writes its section
+# of docs/BENCHMARKS.md and docs/http-benchmarks.png. About 8 minutes.
 HTTP_REPS     ?= 3
 HTTP_DURATION ?= 10
 bench-http: build

@@ -69,6 +69,30 @@ char *read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* Servers started and not yet reaped, so that a test that fails half-way
+ * leaves none running (server_cleanup_all). */
+static struct {
+    pid_t pid;
+    char dir[64];
+} live[16];
+
+static void live_add(const struct server_proc *s)
+{
+    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
+        if (live[i].pid == 0) {
+            live[i].pid = s->pid;
+            memcpy(live[i].dir, s->dir, sizeof live[i].dir);
+            return;
+        }
+}
+
+static void live_remove(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
+        if (live[i].pid == pid)
+            live[i].pid = 0;
+}
+
 static void make_root(struct server_proc *s)
 {
     char path[256];
@@ -133,6 +157,7 @@ void server_start_limited(struct server_proc *s, const char *const *args, unsign
         _exit(127);
     }
     close(out[1]);
+    live_add(s);
     /* "rail-server X: listening on http://127.0.0.1:PORT/ ..." */
     char line[512];
     size_t len = 0;
@@ -156,6 +181,7 @@ int server_wait(struct server_proc *s, int timeout_ms)
 {
     double end = now_ms() + timeout_ms;
     int status;
+    live_remove(s->pid);
     for (;;) {
         pid_t r = waitpid(s->pid, &status, WNOHANG);
         if (r == s->pid)
@@ -184,6 +210,23 @@ static void remove_tree(const char *dir)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
+}
+
+void server_forget(struct server_proc *s)
+{
+    live_remove(s->pid);
+    s->pid = 0;
+}
+
+void server_cleanup_all(void)
+{
+    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
+        if (live[i].pid > 0) {
+            kill(live[i].pid, SIGKILL);
+            waitpid(live[i].pid, NULL, 0);
+            live[i].pid = 0;
+            remove_tree(live[i].dir);
+        }
 }
 
 void server_stop(struct server_proc *s)

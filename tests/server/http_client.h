@@ -31,6 +31,11 @@ void server_start_limited(struct server_proc *s, const char *const *args, unsign
 int server_signal_and_wait(struct server_proc *s, int sig, int timeout_ms);
 /* SIGTERM, wait for exit 0, remove the directory. */
 void server_stop(struct server_proc *s);
+/* For a server the caller reaped itself: no longer to be waited for. */
+void server_forget(struct server_proc *s);
+/* Kills every server started and not yet waited for, and removes its
+ * directory: after a test that failed half-way. */
+void server_cleanup_all(void);
 /* Waits (bounded) for an exit that is already under way. */
 int server_wait(struct server_proc *s, int timeout_ms);
 

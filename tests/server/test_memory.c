@@ -38,11 +38,13 @@
  * buffers whole answers reaches. */
 #if defined(__SANITIZE_THREAD__)
 #define MEM_FACTOR 4
+#define UNDER_TSAN 1
 #elif defined(__SANITIZE_ADDRESS__)
 #define MEM_FACTOR 2
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define MEM_FACTOR 4
+#define UNDER_TSAN 1
 #elif __has_feature(address_sanitizer)
 #define MEM_FACTOR 2
 #endif
@@ -60,6 +62,16 @@
  * buffering server keeps (1.5-2 GB), and a few per-connection buffers per
  * thread; a leak of 10 MiB per connection shows at once. */
 #define RETURN_BOUND_KB (16L * 1024 * MEM_FACTOR)
+/* Except under TSan: its shadow and synchronisation metadata for memory
+ * once touched stay resident after the memory is freed, so RSS does not
+ * come back there whatever the server does (measured: +61 MB after a
+ * buffering server's 1.4 GB peak, +82 MB after a 77 MB peak of a
+ * streaming one); the check would tell nothing. The peak is checked. */
+#ifdef UNDER_TSAN
+#define CHECK_RETURN 0
+#else
+#define CHECK_RETURN 1
+#endif
 
 static void make_big_file(const struct server_proc *srv)
 {
@@ -111,8 +123,9 @@ static bool has_unread_bytes(int fd)
     return ioctl(fd, FIONREAD, &avail) == 0 && avail > 0;
 }
 
-/* One GET / on a new connection; its latency in ms, or -1 without a 200. */
-static double normal_request(int port)
+/* One GET / on a new connection; its latency in ms, or -1 without a 200
+ * (the status, or -1 for no answer within 10 s, in *status). */
+static double normal_request(int port, int *status)
 {
     struct conn *c = malloc(sizeof *c);
     conn_open(c, port);
@@ -120,7 +133,8 @@ static double normal_request(int port)
     conn_sends(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     struct reply r;
     double took = -1;
-    if (conn_read_reply(c, &r, false) == 0 && r.status == 200)
+    *status = conn_read_reply(c, &r, false) == 0 ? r.status : -1;
+    if (*status == 200)
         took = now_ms() - start;
     reply_free(&r);
     conn_close(c);
@@ -130,15 +144,17 @@ static double normal_request(int port)
 
 struct watch {
     long idle_kb, peak_kb;
-    double worst_ms; /* the slowest normal request; -1 if one failed */
-    bool started;    /* every attacker had bytes waiting */
+    double worst_ms;   /* the slowest normal request; -1 if one failed */
+    int failed_status; /* that one's status, -1 for no answer */
+    bool started;      /* every attacker had bytes waiting */
 };
 
 /* While the attack goes on: samples RSS every 20 ms and sends a normal
  * request every 100 ms, until every attacker has been answered in part
- * (bytes waiting in its socket) and then one more second. Stops early
- * once RSS is over the bound, so a buffering server is caught before it
- * eats the machine. */
+ * (bytes waiting in its socket) and then one more second, times the
+ * sanitizer slowdown so that a buffering server has time to show itself
+ * there too. Stops early once RSS is over the bound, so a buffering server
+ * is caught before it eats the machine. */
 static void watch_attack(const struct server_proc *srv, const int *fds, int n, struct watch *w)
 {
     double deadline = now_ms() + 15000.0 * time_scale(), settled = 0, next_probe = 0;
@@ -151,7 +167,10 @@ static void watch_attack(const struct server_proc *srv, const int *fds, int n, s
             return;
         double now = now_ms();
         if (now >= next_probe) {
-            double took = normal_request(srv->port);
+            int status;
+            double took = normal_request(srv->port, &status);
+            if (took < 0 && w->worst_ms >= 0)
+                w->failed_status = status;
             if (took < 0 || w->worst_ms < 0)
                 w->worst_ms = -1;
             else if (took > w->worst_ms)
@@ -164,7 +183,7 @@ static void watch_attack(const struct server_proc *srv, const int *fds, int n, s
                 ready++;
             if (ready == n) {
                 w->started = true;
-                settled = now_ms() + 1000;
+                settled = now_ms() + 1000.0 * time_scale();
             }
         }
         if ((w->started && now_ms() >= settled) || now_ms() >= deadline)
@@ -184,7 +203,8 @@ static void check_watch(const char *what, const struct watch *w)
     if (!w->started)
         fail_msg("%s: not every non-reading client got the start of an answer", what);
     if (w->worst_ms < 0)
-        fail_msg("%s: a normal GET / was not answered 200", what);
+        fail_msg("%s: a normal GET / was answered %d (-1: not within 10 s), want 200", what,
+                 w->failed_status);
     if (w->worst_ms > latency_bound)
         fail_msg("%s: a normal GET / took %.0f ms (bound %.0f ms)", what, w->worst_ms,
                  latency_bound);
@@ -194,31 +214,42 @@ static void check_watch(const char *what, const struct watch *w)
 static long wait_for_return(const struct server_proc *srv, long idle_kb)
 {
     double deadline = now_ms() + 5000.0 * time_scale();
-    long rss;
-    while ((rss = proc_rss_kb(srv->pid)) - idle_kb > RETURN_BOUND_KB && now_ms() < deadline)
+    long rss = proc_rss_kb(srv->pid);
+    while (CHECK_RETURN && rss - idle_kb > RETURN_BOUND_KB && now_ms() < deadline) {
         pause_ms(50);
+        rss = proc_rss_kb(srv->pid);
+    }
     return rss;
 }
 
 static long idle_rss(const struct server_proc *srv)
 {
-    assert_true(normal_request(srv->port) >= 0);
+    int status;
+    assert_true(normal_request(srv->port, &status) >= 0);
     pause_ms(200);
     long rss = proc_rss_kb(srv->pid);
     assert_true(rss > 0);
     return rss;
 }
 
+/* Appends opts to the environment variable name. */
+static void add_options(const char *name, const char *opts)
+{
+    const char *old = getenv(name);
+    char all[1024];
+    snprintf(all, sizeof all, "%s%s%s", old ? old : "", old && *old ? ":" : "", opts);
+    setenv(name, all, 1);
+}
+
 /* The sanitizer's own hold on freed memory is not the server's: ASan keeps
  * up to 256 MB of freed blocks in quarantine by default, which would make
- * any server that frees and reallocates a chunk buffer look like it grows.
- * A smaller quarantine still catches use-after-free. */
-static void small_asan_quarantine(void)
+ * any server that frees and reallocates a chunk buffer look like it grows
+ * (a smaller quarantine still catches use-after-free), and both ASan and
+ * TSan give free pages back to the system only every 5 s. */
+static void sanitizer_memory_options(void)
 {
-    const char *old = getenv("ASAN_OPTIONS");
-    char opts[1024];
-    snprintf(opts, sizeof opts, "%s%squarantine_size_mb=8", old ? old : "", old && *old ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
+    add_options("ASAN_OPTIONS", "quarantine_size_mb=8:allocator_release_to_os_interval_ms=200");
+    add_options("TSAN_OPTIONS", "allocator_release_to_os_interval_ms=200");
 }
 
 /* Stops the server before any check can fail, so no failure leaves it
@@ -235,7 +266,7 @@ static void stop_server(struct server_proc *srv, bool bloated)
 static void check_all(const char *what, const struct watch *w, long after_kb)
 {
     check_watch(what, w);
-    if (after_kb - w->idle_kb > RETURN_BOUND_KB)
+    if (CHECK_RETURN && after_kb - w->idle_kb > RETURN_BOUND_KB)
         fail_msg("%s: RSS stayed %ld MB above idle after the clients went (bound %ld MB)", what,
                  (after_kb - w->idle_kb) / 1024, RETURN_BOUND_KB / 1024);
 }
@@ -269,7 +300,8 @@ static void attack(const char *what, int n, int count)
     free(fds);
     long after = wait_for_return(&srv, w.idle_kb);
     print_message("%s: after the clients went %ld kB (+%ld kB)\n", what, after, after - w.idle_kb);
-    stop_server(&srv, w.peak_kb - w.idle_kb > PEAK_BOUND_KB || after - w.idle_kb > RETURN_BOUND_KB);
+    stop_server(&srv, w.peak_kb - w.idle_kb > PEAK_BOUND_KB ||
+                          (CHECK_RETURN && after - w.idle_kb > RETURN_BOUND_KB));
     check_all(what, &w, after);
 }
 
@@ -287,10 +319,12 @@ static void test_many_nonreaders(void **state)
 
 int main(void)
 {
-    small_asan_quarantine();
+    sanitizer_memory_options();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipelined_nonreader),
         cmocka_unit_test(test_many_nonreaders),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    server_cleanup_all(); /* whatever a failed test left running */
+    return failed;
 }
