@@ -585,12 +585,15 @@ static void peer_name(uv_tcp_t *tcp, char *out, size_t cap)
         uv_ip6_name((struct sockaddr_in6 *)&ss, out, cap);
 }
 
-void conn_accept(struct ioloop *loop)
+void conn_accept(struct ioloop *loop, int fd)
 {
     struct server *srv = loop->srv;
     struct conn *c = calloc(1, sizeof *c);
-    if (!c)
-        return; /* stays in the backlog; accepted when memory allows */
+    if (!c) {
+        close(fd); /* out of memory: shed it */
+        metrics_out_of_descriptors(&srv->metrics, ENOMEM);
+        return;
+    }
     c->loop = loop;
     uv_tcp_init(&loop->uv, &c->tcp);
     uv_timer_init(&loop->uv, &c->timer);
@@ -605,7 +608,8 @@ void conn_accept(struct ioloop *loop)
     size_t open = atomic_fetch_add(&srv->nconns, 1) + 1;
     atomic_fetch_add_explicit(&srv->metrics.connections_open, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&srv->metrics.connections_total, 1, memory_order_relaxed);
-    if (uv_accept((uv_stream_t *)&loop->listener, (uv_stream_t *)&c->tcp) != 0) {
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
         conn_close(c);
         return;
     }

@@ -68,8 +68,8 @@ struct conn {
     char peer[64];
 };
 
-/* Accepts a connection from the loop's listener. */
-void conn_accept(struct ioloop *loop);
+/* Takes fd, a connection just accepted by the loop. */
+void conn_accept(struct ioloop *loop, int fd);
 
 /* Queues the answer to req (taking both; resp's body moves to the write).
  * req is NULL for errors found while reading. Decides the connection-level

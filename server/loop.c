@@ -1,8 +1,11 @@
 /* loop.c - one I/O loop: accepting, the workers' wake-ups, the drain. */
+#define _GNU_SOURCE /* accept4 */
 #include "loop.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -19,17 +22,42 @@ void loop_update_clock(struct ioloop *loop)
     strftime(loop->log_date, sizeof loop->log_date, "%d/%b/%Y:%H:%M:%S +0000", &tm);
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+static void on_accept_ready(uv_poll_t *poll, int status, int events);
+
+static void on_accept_wait(uv_timer_t *timer)
 {
-    struct ioloop *loop = listener->data;
-    if (status == UV_EMFILE || status == UV_ENFILE || status == UV_ENOMEM || status == UV_ENOBUFS) {
-        /* libuv has already shed the pending connection with its reserve
-         * descriptor (so the listener does not spin); say it for /health. */
-        metrics_out_of_descriptors(&loop->srv->metrics, -status);
+    struct ioloop *loop = timer->data;
+    uv_poll_start(&loop->accept_poll, UV_READABLE, on_accept_ready);
+}
+
+/* Accepts what waits, ACCEPT_BATCH at most so that one loop's burst does
+ * not starve its connections. The server accepts itself rather than
+ * through uv_listen(): out of descriptors, libuv sheds connections with one
+ * reserve descriptor per loop, and with several loops (and workers opening
+ * files) in one descriptor table a loop can lose its reserve and then spin
+ * in accept() for ever. Here accepting pauses for ACCEPT_PAUSE_MS instead,
+ * the connections waiting in the kernel's backlog meanwhile. */
+static void on_accept_ready(uv_poll_t *poll, int status, int events)
+{
+    (void)events;
+    struct ioloop *loop = poll->data;
+    if (status < 0)
         return;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        int fd = accept4(loop->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            conn_accept(loop, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
+            metrics_out_of_descriptors(&loop->srv->metrics, errno);
+            uv_poll_stop(&loop->accept_poll);
+            uv_timer_start(&loop->accept_wait, on_accept_wait, ACCEPT_PAUSE_MS, 0);
+        }
+        return; /* EAGAIN: nothing waits */
     }
-    if (status == 0)
-        conn_accept(loop);
 }
 
 /* The drain is complete on this loop when its last connection is gone.
@@ -68,7 +96,10 @@ void loop_drain(struct ioloop *loop)
     if (loop->drain_begun)
         return;
     loop->drain_begun = true;
-    uv_close((uv_handle_t *)&loop->listener, NULL);
+    uv_close((uv_handle_t *)&loop->accept_poll, NULL);
+    uv_close((uv_handle_t *)&loop->accept_wait, NULL);
+    close(loop->listen_fd); /* a poll handle never closes its descriptor */
+    loop->listen_fd = -1;
     for (struct conn *c = loop->conns, *next; c; c = next) {
         next = c->next;
         conn_drain(c);
@@ -98,15 +129,17 @@ int loop_init(struct ioloop *loop, struct server *srv, unsigned index, int fd)
     loop->ready = true;
     uv_async_init(&loop->uv, &loop->wake, on_wake);
     loop->wake.data = loop;
-    uv_tcp_init(&loop->uv, &loop->listener);
-    loop->listener.data = loop;
-    rc = uv_tcp_open(&loop->listener, fd);
-    if (rc != 0) {
-        close(fd);
-        return rc;
-    }
+    loop->listen_fd = fd;
+    uv_timer_init(&loop->uv, &loop->accept_wait);
+    loop->accept_wait.data = loop;
     loop_update_clock(loop);
-    return uv_listen((uv_stream_t *)&loop->listener, SOMAXCONN, on_connection);
+    if (listen(fd, SOMAXCONN) != 0)
+        return uv_translate_sys_error(errno);
+    rc = uv_poll_init_socket(&loop->uv, &loop->accept_poll, fd);
+    if (rc != 0)
+        return rc;
+    loop->accept_poll.data = loop;
+    return uv_poll_start(&loop->accept_poll, UV_READABLE, on_accept_ready);
 }
 
 void loop_run(struct ioloop *loop)
@@ -123,6 +156,9 @@ static void close_handle(uv_handle_t *handle, void *arg)
 
 void loop_close(struct ioloop *loop)
 {
+    if (loop->listen_fd >= 0)
+        close(loop->listen_fd);
+    loop->listen_fd = -1;
     if (!loop->ready)
         return;
     uv_walk(&loop->uv, close_handle, NULL);

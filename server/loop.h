@@ -26,7 +26,9 @@
 #include "response.h"
 #include "server.h"
 
-#define READ_CHUNK 65536u /* bytes read from a socket at a time */
+#define READ_CHUNK      65536u /* bytes read from a socket at a time */
+#define ACCEPT_BATCH    64     /* connections accepted per wake-up, at most */
+#define ACCEPT_PAUSE_MS 100    /* accepting pauses this long when descriptors run out */
 
 struct conn;
 
@@ -34,7 +36,9 @@ struct ioloop {
     struct server *srv;
     unsigned index; /* 0 runs on the main thread and owns the signals */
     uv_loop_t uv;
-    uv_tcp_t listener;
+    int listen_fd;                   /* this loop's listening socket (SO_REUSEPORT) */
+    uv_poll_t accept_poll;           /* readable: connections wait in its backlog */
+    uv_timer_t accept_wait;          /* the pause after running out of descriptors */
     uv_async_t wake;                 /* "the done list has answers", or "drain" */
     _Atomic(struct exchange *) done; /* pushed by workers, taken whole by the loop */
     struct conn *conns;              /* this loop's connections */

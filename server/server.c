@@ -100,6 +100,8 @@ static int start_loops(struct server *srv)
         fprintf(stderr, "rail-server: out of memory\n");
         return -1;
     }
+    for (unsigned i = 0; i < srv->nloops; i++)
+        srv->loops[i].listen_fd = -1;
     int port = cfg->port;
     for (unsigned i = 0; i < srv->nloops; i++) {
         int fd = bind_socket(cfg, &port);
