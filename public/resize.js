@@ -35,7 +35,8 @@ function buildQuery() {
     p.set("gravity", $("gravity").value);
   if ($("enlarge").checked) p.set("enlarge", "1");
   if ($("format").value !== "") p.set("format", $("format").value);
-  if ($("q").value !== "80") p.set("q", $("q").value);
+  // q stays the server's default (80; AVIF 50) until the slider is moved.
+  if ($("q").dataset.touched) p.set("q", $("q").value);
   const bg = $("bg").value.replace("#", "").toLowerCase();
   if (bg !== "ffffff") p.set("bg", bg);
   return p.toString();
@@ -45,7 +46,7 @@ function showRequest() {
   const q = buildQuery();
   $("request").textContent = "POST /resize" + (q ? "?" + q : "");
   $("gravity").disabled = $("fit").value !== "cover";
-  $("q-out").textContent = $("q").value;
+  $("q-out").textContent = $("q").dataset.touched ? $("q").value : "default";
 }
 
 // Natural size of an image URL, once it has loaded.
@@ -177,6 +178,7 @@ function wireDrop() {
 
 wireDrop();
 $("form").addEventListener("submit", resize);
+$("q").addEventListener("input", () => ($("q").dataset.touched = "1"));
 $("form").addEventListener("input", showRequest);
 showRequest();
 offerSamples();

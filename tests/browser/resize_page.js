@@ -86,6 +86,15 @@ async function setForm(page, form) {
   await page.select("#fit", fit);
   await page.select("#gravity", gravity);
   await page.select("#format", format);
+  if (form.q !== undefined)
+    await page.$eval(
+      "#q",
+      (e, q) => {
+        e.value = q; // as a drag of the slider would
+        e.dispatchEvent(new Event("input", { bubbles: true }));
+      },
+      String(form.q),
+    );
   const checked = await page.$eval("#enlarge", (e) => e.checked);
   if (checked !== enlarge) await page.click("#enlarge");
 }
@@ -138,6 +147,11 @@ async function expectResult(page, file, form, want) {
   await setForm(page, form);
   const { response, body, wallMs } = await submit(page, file);
   const label = `${path.basename(file)} ${JSON.stringify(form)}`;
+  const asked = new URL(response.url());
+  assert.equal(await text(page, "request"), `POST ${asked.pathname}${asked.search}`, "request shown");
+  for (const [k, v] of Object.entries(form))
+    if (v !== "" && !(k === "fit" && v === "inside") && !(k === "gravity" && v === "centre"))
+      assert.equal(asked.searchParams.get(k), String(v), `${label}: ${k} in the query`);
   assert.equal(response.status(), 200, `${label}: ${body.toString("utf8").slice(0, 200)}`);
   assert.equal(await page.$eval("#error", (e) => e.hidden), true, "no error box");
   const type = response.headers()["content-type"];
@@ -230,7 +244,7 @@ async function main() {
     // 800x600 (Chromium shows the original upright too), so w=400 gives
     // 400x300 with the sky on top and the hills below.
     const photo = path.join(samples, "landscape-exif6.jpg");
-    await expectResult(page, photo, { w: 400, format: "webp" },
+    await expectResult(page, photo, { w: 400, format: "webp", q: 60 },
       { size: [400, 300], type: "image/webp", original: [800, 600] });
     const [sky, hills] = [await band(page, 0, 0.2), await band(page, 0.8, 1)];
     assert.ok(sky[2] > sky[1] && sky[2] > sky[0], `sky on top is blue: ${sky}`);
