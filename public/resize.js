@@ -112,9 +112,11 @@ async function resize(event) {
     const body = await res.blob();
     const ms = performance.now() - start;
     if (!res.ok) {
-      // The server's error body is one line naming the problem.
+      // The server's error body is one line naming the problem; rail-server
+      // starts it with the status, other servers may not.
       const line = (await body.text()).split("\n")[0].trim();
-      showError(res.status + " " + res.statusText + ": " + (line || "(no message)"));
+      const status = res.status + " " + res.statusText;
+      showError(line.startsWith(String(res.status)) ? line : status + ": " + (line || "(no message)"));
       panes.dataset.state = "error";
       return;
     }
