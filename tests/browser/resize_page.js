@@ -228,6 +228,35 @@ async function main() {
     assert.equal(new URL(page.url()).pathname, "/resize.html");
     await page.waitForSelector("#samples:not([hidden]) button", { timeout: WAIT_MS });
 
+    // The other two ways to pick an image: a sample button, and a file
+    // dropped on the drop zone (a synthetic drop carrying real bytes).
+    const picked = (name, dims) =>
+      page.waitForFunction(
+        (name, dims) =>
+          document.getElementById("drop-text").textContent === name &&
+          document.getElementById("original-dims").textContent === dims,
+        { timeout: WAIT_MS },
+        name,
+        dims,
+      );
+    const sample = await page.$$eval("#samples button", (bs) => bs.map((b) => b.textContent));
+    assert.deepEqual(sample.sort(), ["badge-alpha.png", "ball-anim.gif", "landscape-exif6.jpg"]);
+    await page.$$eval("#samples button", (bs) => bs.find((b) => b.textContent === "ball-anim.gif").click());
+    await picked("ball-anim.gif", "400 × 120");
+    const png = fs.readFileSync(path.join(samples, "badge-alpha.png")).toString("base64");
+    await page.$eval(
+      "#drop",
+      (drop, b64) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+        drop.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+      },
+      png,
+    );
+    await picked("dropped.png", "480 × 480");
+    console.log("ok - picked by sample button and by drop");
+
     // Failures show the server's one-line reason.
     await expectError(page, notImage, { w: 100 }, 415);
     await expectError(page, path.join(samples, "badge-alpha.png"), { w: 0 }, 400);
