@@ -30,7 +30,7 @@ DEPS_BENCH := $(DEPS_BUILD) g++:g++ python3:python3 gnuplot:gnuplot-nox \
 BENCH_REPS ?= 5
 BENCH_ARGS ?=
 
-.PHONY: all run kitchen test fuzz bench-http deps deps-test deps-bench build bench install format format-check clean
+.PHONY: all run kitchen test fuzz bench-http deps deps-test deps-bench browser-deps build bench install format format-check clean
 
 all: build
 
@@ -46,8 +46,13 @@ build: deps
 
 # The main job: rail-server on 127.0.0.1:7878 serving public/ until Ctrl-C.
 # RUN_ARGS adds flags, e.g. make run RUN_ARGS="--threads 4 --sleep-ms 1000".
+# public/samples/ holds a few small images to try /resize with.
 RUN_ARGS ?=
+RUN_URL  := http://127.0.0.1:7878
 run: build
+	@echo "rail: try /resize in the browser: $(RUN_URL)/resize.html"
+	@echo "  curl -o small.webp '$(RUN_URL)/resize?src=samples/landscape-exif6.jpg&w=320&h=240&fit=cover&format=webp'"
+	@echo "  curl --data-binary @public/samples/badge-alpha.png -o badge.png '$(RUN_URL)/resize?w=200&format=png'"
 	@$(BUILD)/server/rail-server --listen 127.0.0.1:7878 --root public $(RUN_ARGS)
 
 # The first example: the kitchen (4 workers, 10 jobs, graceful close).
@@ -57,9 +62,9 @@ kitchen: build
 # Plain -O2 with gcc and with clang, then ASan+UBSan, then TSan; every build
 # with -Wall -Wextra -Wpedantic -Werror. Arguments: name, compiler,
 # sanitizers, timeout multiplier, stress rounds.
-test: deps-test format-check
+test: deps-test format-check browser-deps
 	@rm -f build/*.counts
-	@scripts/run-suite.sh gcc     gcc   ""                1 200
+	@scripts/run-suite.sh gcc     gcc   ""                1 200 $(BROWSER_CMAKE)
 	@scripts/run-suite.sh clang   clang ""                1 50
 	@scripts/run-suite.sh asan    gcc   address,undefined 3 60
 	@scripts/run-suite.sh tsan    "$$(scripts/tsan-cc.sh)" thread 5 40
@@ -81,6 +86,20 @@ fuzz: deps-test
 	@scripts/run-fuzz.sh fuzz_request $(FUZZ_SECONDS) -max_len=16384 -dict=tests/fuzz/http.dict tests/fuzz/corpus
 	@scripts/run-fuzz.sh fuzz_resize $(FUZZ_SECONDS) -max_len=65536 -dict=tests/fuzz/resize.dict \
 	    -rss_limit_mb=4096 tests/fuzz/corpus_resize
+
+# The browser test (gcc suite only): Debian's chromium driven by
+# puppeteer-core, installed from tests/browser/package-lock.json (exact
+# versions, integrity hashes) into build/browser; it downloads no browser.
+BROWSER_DIR   := build/browser
+BROWSER_CMAKE := -DRAIL_BROWSER_TESTS=ON -DRAIL_BROWSER_MODULES=$(CURDIR)/$(BROWSER_DIR)/node_modules
+browser-deps: $(BROWSER_DIR)/node_modules/.package-lock.json
+
+$(BROWSER_DIR)/node_modules/.package-lock.json: tests/browser/package.json tests/browser/package-lock.json
+	@scripts/ensure-deps.sh node:nodejs npm:npm /usr/bin/chromium:chromium
+	@mkdir -p $(BROWSER_DIR)
+	@cp tests/browser/package.json tests/browser/package-lock.json $(BROWSER_DIR)/
+	@cd $(BROWSER_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
 
 deps-bench:
 	@scripts/ensure-deps.sh $(DEPS_BENCH)

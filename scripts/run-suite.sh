@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# run-suite.sh NAME CC SANITIZERS TIMEOUT_SCALE STRESS_ITERS
-# Configures build/NAME with compiler CC and the given sanitizers (or none),
-# builds everything with -Werror, and runs the whole CTest suite.
+# run-suite.sh NAME CC SANITIZERS TIMEOUT_SCALE STRESS_ITERS [CMAKE_ARG...]
+# Configures build/NAME with compiler CC and the given sanitizers (or none)
+# and any extra cmake arguments, builds everything with -Werror, and runs
+# the whole CTest suite.
 set -euo pipefail
 name=$1 cc=$2 sanitize=$3 scale=$4 iters=$5
+shift 5
 dir=build/$name
 
 echo "=== rail test suite: $name (CC=$cc${sanitize:+, -fsanitize=$sanitize}) ==="
@@ -14,7 +16,7 @@ if [[ -f $dir/CMakeCache.txt ]] && ! grep -qx "CMAKE_C_COMPILER:[A-Z]*=$cc_path"
     rm -rf "$dir"
 fi
 cmake -S . -B "$dir" -DCMAKE_C_COMPILER="$cc_path" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DRAIL_SANITIZE="$sanitize" -DRAIL_TEST_TIMEOUT_SCALE="$scale" -DRAIL_WERROR=ON >/dev/null
+    -DRAIL_SANITIZE="$sanitize" -DRAIL_TEST_TIMEOUT_SCALE="$scale" -DRAIL_WERROR=ON "$@" >/dev/null
 cmake --build "$dir" -j "$(nproc)" -- --no-print-directory >/dev/null
 export RAIL_STRESS_ITERS=$iters
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
