@@ -11,9 +11,10 @@ BUILD  := build/release
 # The library needs only libc and pthreads; rail-server needs libuv and
 # llhttp (Debian 12 ships llhttp's C sources in node-llhttp).
 DEPS_BUILD := cmake:cmake gcc:gcc make:make pkg-config:pkg-config \
-              /usr/include/uv.h:libuv1-dev /usr/share/llhttp/llhttp.c:node-llhttp
+              /usr/include/uv.h:libuv1-dev /usr/share/llhttp/llhttp.c:node-llhttp \
+              /usr/include/glib-2.0/glib.h:libglib2.0-dev
 DEPS_TEST  := $(DEPS_BUILD) /usr/include/cmocka.h:libcmocka-dev clang:clang \
-              clang-format:clang-format curl:curl
+              clang-format:clang-format curl:curl openssl:openssl xxd:xxd
 
 DEPS_BENCH := $(DEPS_BUILD) g++:g++ python3:python3 gnuplot:gnuplot-nox \
               /usr/include/glib-2.0/glib.h:libglib2.0-dev /usr/include/uv.h:libuv1-dev \

@@ -97,6 +97,12 @@ void handle_request(const struct handler_ctx *ctx, const struct request *req, st
 {
     char path[PATH_OUT_MAX];
     path_of_target(request_target(req), path, sizeof path);
+    if (sign_required(ctx->sign, request_target(req)) &&
+        !sign_valid(ctx->sign, request_target(req))) {
+        response_text(resp, 403, "text/plain; charset=utf-8",
+                      "403 Forbidden: missing or wrong sig\n");
+        return;
+    }
     if (strcmp(path, "/echo") == 0) {
         if (req->method != HTTP_POST)
             method_not_allowed(resp, "POST");

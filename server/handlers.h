@@ -9,6 +9,7 @@
  *   POST     /echo     the request body back (for body and upload checks)
  *   GET|HEAD other     the file under the root, or 404.html with 404
  *   other methods      405 with Allow
+ *   /resize            403 first, without a valid sig when a key is set
  */
 #ifndef RAIL_SERVER_HANDLERS_H
 #define RAIL_SERVER_HANDLERS_H
@@ -21,12 +22,14 @@
 #include "metrics.h"
 #include "request.h"
 #include "response.h"
+#include "sign.h"
 
 struct handler_ctx {
     struct docroot root;
     unsigned sleep_ms;
     rail_pool *pool;
     struct metrics *metrics;
+    const struct sign_key *sign; /* checked first: an unsigned /resize gets 403 */
 };
 
 void handle_request(const struct handler_ctx *ctx, const struct request *req,

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "sign.h"
+
 struct server_config {
     char host[64];
     int port; /* 0: pick one */
@@ -19,6 +21,8 @@ struct server_config {
     size_t max_body;
     unsigned header_timeout_ms, idle_timeout_ms, shutdown_timeout_ms;
     unsigned max_connections;
+    struct sign_key sign;   /* key_len 0: /resize unsigned */
+    const char *sign_query; /* --sign: print this query signed, then exit */
 };
 
 /* Serves until SIGTERM or SIGINT and the drain that follows. Returns the

@@ -1,0 +1,194 @@
+/* sign.c - signed URLs: see sign.h. The HMAC is GLib's GHmac, from the
+ * GLib that libvips brings (never a second GLib in the process). */
+#include "sign.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+/* A query item: a slice of the target, not NUL-terminated. */
+struct item {
+    const char *p;
+    size_t len;
+};
+
+/* Bounded by the request head limit anyway; a cap keeps the sort cheap. */
+#define SIGN_ITEMS_MAX 64
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int sign_hex(const char *hex, unsigned char out[SIGN_SECRET_MAX])
+{
+    size_t n = strlen(hex);
+    if (n == 0 || n % 2 || n / 2 > SIGN_SECRET_MAX)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return (int)(n / 2);
+}
+
+static int file_line(char *line, struct sign_key *k)
+{
+    line[strcspn(line, "\r\n")] = '\0';
+    char *s = line + strspn(line, " \t");
+    if (*s == '\0' || *s == '#')
+        return 0;
+    int n;
+    if (strncmp(s, "key=", 4) == 0 && (n = sign_hex(s + 4, k->key)) > 0)
+        k->key_len = (size_t)n;
+    else if (strncmp(s, "salt=", 5) == 0 && (n = sign_hex(s + 5, k->salt)) > 0)
+        k->salt_len = (size_t)n;
+    else
+        return -1;
+    return 0;
+}
+
+int sign_key_file(const char *path, struct sign_key *k, char *why, size_t why_cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(why, why_cap, "cannot open %s", path);
+        return -1;
+    }
+    char line[2 * SIGN_SECRET_MAX + 16];
+    unsigned lineno = 0;
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        if (file_line(line, k) != 0) {
+            snprintf(why, why_cap, "%s line %u: want key=HEX or salt=HEX", path, lineno);
+            rc = -1;
+        }
+    }
+    fclose(f);
+    if (rc == 0 && (k->key_len == 0 || k->salt_len == 0)) {
+        snprintf(why, why_cap, "%s: needs both key=HEX and salt=HEX", path);
+        rc = -1;
+    }
+    return rc;
+}
+
+static bool is_sig(const struct item *it)
+{
+    return it->len >= 4 && memcmp(it->p, "sig=", 4) == 0;
+}
+
+/* Splits the query (after '?', up to '#' or the end) into items. Returns
+ * the count, or -1 when there are more than cap. */
+static int split_query(const char *query, struct item *items, int cap)
+{
+    int n = 0;
+    const char *p = query;
+    for (;;) {
+        size_t len = strcspn(p, "&#");
+        if (len > 0) {
+            if (n == cap)
+                return -1;
+            items[n++] = (struct item){p, len};
+        }
+        if (p[len] != '&')
+            return n;
+        p += len + 1;
+    }
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+    const struct item *x = a, *y = b;
+    int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+    if (c != 0)
+        return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Unpadded URL-safe base64 of the 32-byte digest. */
+static void base64url(const guint8 digest[32], char out[SIGN_LEN + 1])
+{
+    gchar *b64 = g_base64_encode(digest, 32);
+    for (size_t i = 0; i < SIGN_LEN; i++)
+        out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+    out[SIGN_LEN] = '\0';
+    g_free(b64);
+}
+
+int sign_target(const struct sign_key *k, const char *target, char out[SIGN_LEN + 1])
+{
+    size_t path_len = strcspn(target, "?#");
+    struct item items[SIGN_ITEMS_MAX];
+    int n = target[path_len] == '?' ? split_query(target + path_len + 1, items, SIGN_ITEMS_MAX) : 0;
+    if (n < 0)
+        return -1;
+    qsort(items, (size_t)n, sizeof items[0], item_cmp);
+
+    GHmac *h = g_hmac_new(G_CHECKSUM_SHA256, k->key, k->key_len);
+    g_hmac_update(h, k->salt, (gssize)k->salt_len);
+    g_hmac_update(h, (const guchar *)target, (gssize)path_len);
+    g_hmac_update(h, (const guchar *)"?", 1);
+    bool first = true;
+    for (int i = 0; i < n; i++) {
+        if (is_sig(&items[i]))
+            continue;
+        if (!first)
+            g_hmac_update(h, (const guchar *)"&", 1);
+        g_hmac_update(h, (const guchar *)items[i].p, (gssize)items[i].len);
+        first = false;
+    }
+    guint8 digest[32];
+    gsize digest_len = sizeof digest;
+    g_hmac_get_digest(h, digest, &digest_len);
+    g_hmac_unref(h);
+    base64url(digest, out);
+    return 0;
+}
+
+bool sign_required(const struct sign_key *k, const char *target)
+{
+    if (!k || k->key_len == 0)
+        return false;
+    size_t path_len = strcspn(target, "?#");
+    return path_len == 7 && memcmp(target, "/resize", 7) == 0;
+}
+
+/* Compares every byte whatever the first difference, so the time taken
+ * does not tell an attacker how much of a guess was right. */
+static bool equal_constant_time(const char *a, const char *b, size_t len)
+{
+    volatile unsigned char diff = 0;
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+bool sign_valid(const struct sign_key *k, const char *target)
+{
+    const char *q = strchr(target, '?');
+    struct item items[SIGN_ITEMS_MAX];
+    int n = q ? split_query(q + 1, items, SIGN_ITEMS_MAX) : 0;
+    const struct item *sig = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!is_sig(&items[i]))
+            continue;
+        if (sig)
+            return false; /* two: which one would the resize believe? */
+        sig = &items[i];
+    }
+    char want[SIGN_LEN + 1];
+    if (!sig || sig->len != 4 + SIGN_LEN || sign_target(k, target, want) != 0)
+        return false;
+    return equal_constant_time(sig->p + 4, want, SIGN_LEN);
+}
