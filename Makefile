@@ -22,7 +22,7 @@ DEPS_BENCH := $(DEPS_BUILD) g++:g++ python3:python3 gnuplot:gnuplot-nox \
 BENCH_REPS ?= 5
 BENCH_ARGS ?=
 
-.PHONY: all run kitchen test fuzz bench-http deps deps-test deps-bench build bench install format format-check clean
+.PHONY: all run cluster kitchen test fuzz bench-http deps deps-test deps-bench build bench install format format-check clean
 
 all: build
 
@@ -41,6 +41,14 @@ build: deps
 RUN_ARGS ?=
 run: build
 	@$(BUILD)/server/rail-server --listen 127.0.0.1:7878 --root public $(RUN_ARGS)
+
+# N rail-server instances behind nginx on loopback (docs/deploy.md); the
+# URL is printed, Ctrl-C stops everything. PORT=8080 by default;
+# RAIL_ARGS adds flags to every instance.
+N ?= 2
+cluster: build
+	@scripts/ensure-deps.sh /usr/sbin/nginx:nginx-light curl:curl
+	@scripts/cluster.sh $(BUILD)/server/rail-server $(N)
 
 # The first example: the kitchen (4 workers, 10 jobs, graceful close).
 kitchen: build
