@@ -90,7 +90,7 @@ stop() {
     trap - INT TERM EXIT
     echo
     echo "cluster: stopping"
-    [[ -n $nginx_pid ]] && kill -QUIT "$nginx_pid" 2>/dev/null || true
+    if [[ -n $nginx_pid ]]; then kill -QUIT "$nginx_pid" 2>/dev/null || true; fi
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     if [[ ${KEEP:-0} == 1 ]]; then echo "cluster: logs kept in $prefix"; else rm -rf "$prefix"; fi
