@@ -12,7 +12,7 @@ BUILD  := build/release
 # llhttp (Debian 12 ships llhttp's C sources in node-llhttp).
 DEPS_BUILD := cmake:cmake gcc:gcc make:make pkg-config:pkg-config \
               /usr/include/uv.h:libuv1-dev /usr/share/llhttp/llhttp.c:node-llhttp \
-              /usr/include/glib-2.0/glib.h:libglib2.0-dev
+              /usr/include/openssl/hmac.h:libssl-dev
 DEPS_TEST  := $(DEPS_BUILD) /usr/include/cmocka.h:libcmocka-dev clang:clang \
               clang-format:clang-format curl:curl openssl:openssl xxd:xxd \
               python3:python3 /usr/sbin/nginx:nginx-light

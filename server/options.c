@@ -12,6 +12,7 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include "resize.h"
 #include "version.h"
 
 static const char usage[] =
@@ -37,6 +38,12 @@ static const char usage[] =
     "      --sign-salt HEX          the salt signed before each request\n"
     "      --sign-key-file FILE     both, as lines key=HEX and salt=HEX\n"
     "      --sign QUERY             print QUERY (e.g. 'w=800&src=a.jpg') signed for /resize, exit\n"
+    "      --images DIR             where GET /resize?src= finds images (default: the root)\n"
+    "      --max-pixels N           refuse (422) images whose header declares more pixels\n"
+    "                               (default 50000000)\n"
+    "      --resize-timeout MS      a resize running or queued longer gets 503 (default 10000)\n"
+    "      --cache-max-age N        Cache-Control max-age of GET /resize answers, seconds\n"
+    "                               (default 31536000)\n"
     "  -h, --help                   this text\n"
     "  -V, --version                the version\n";
 
@@ -51,7 +58,11 @@ enum {
     OPT_SIGN_KEY,
     OPT_SIGN_SALT,
     OPT_SIGN_KEY_FILE,
-    OPT_SIGN
+    OPT_SIGN,
+    OPT_IMAGES,
+    OPT_MAX_PIXELS,
+    OPT_RESIZE_TIMEOUT,
+    OPT_CACHE_MAX_AGE
 };
 
 static const struct option longopts[] = {
@@ -70,6 +81,10 @@ static const struct option longopts[] = {
     {"sign-salt", required_argument, NULL, OPT_SIGN_SALT},
     {"sign-key-file", required_argument, NULL, OPT_SIGN_KEY_FILE},
     {"sign", required_argument, NULL, OPT_SIGN},
+    {"images", required_argument, NULL, OPT_IMAGES},
+    {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
+    {"resize-timeout", required_argument, NULL, OPT_RESIZE_TIMEOUT},
+    {"cache-max-age", required_argument, NULL, OPT_CACHE_MAX_AGE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -186,6 +201,9 @@ enum options_result options_parse(int argc, char **argv, struct server_config *c
         .idle_timeout_ms = 5000,
         .shutdown_timeout_ms = 30000,
         .max_connections = 10000,
+        .max_pixels = 50000000,
+        .resize_timeout_ms = 10000,
+        .cache_max_age = 31536000,
     };
     opterr = 0; /* our own one-line messages */
     int opt;
@@ -246,13 +264,29 @@ enum options_result options_parse(int argc, char **argv, struct server_config *c
         case OPT_SIGN:
             cfg->sign_query = optarg;
             break;
+        case OPT_IMAGES:
+            cfg->images = optarg;
+            break;
+        case OPT_MAX_PIXELS:
+            if ((rc = number(optarg, 1, 1ull << 40, "--max-pixels", &v)) == 0)
+                cfg->max_pixels = v;
+            break;
+        case OPT_RESIZE_TIMEOUT:
+            if ((rc = number(optarg, 1, 3600000, "--resize-timeout", &v)) == 0)
+                cfg->resize_timeout_ms = (unsigned)v;
+            break;
+        case OPT_CACHE_MAX_AGE:
+            if ((rc = number(optarg, 0, 1u << 31, "--cache-max-age", &v)) == 0)
+                cfg->cache_max_age = (unsigned long)v;
+            break;
         case 'h':
             fputs(usage, stdout);
             return OPTIONS_EXIT_OK;
         case 'V':
-            printf("rail-server %s (libuv %s, llhttp %d.%d.%d)\n", RAIL_SERVER_VERSION,
+            resize_init();
+            printf("rail-server %s (libuv %s, llhttp %d.%d.%d, libvips %s)\n", RAIL_SERVER_VERSION,
                    uv_version_string(), LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR,
-                   LLHTTP_VERSION_PATCH);
+                   LLHTTP_VERSION_PATCH, resize_engine_version());
             return OPTIONS_EXIT_OK;
         case ':':
             fprintf(stderr, "rail-server: option '%s' needs a value (see --help)\n",

@@ -23,6 +23,11 @@ struct server_config {
     unsigned max_connections;
     struct sign_key sign;   /* key_len 0: /resize unsigned */
     const char *sign_query; /* --sign: print this query signed, then exit */
+    /* /resize */
+    const char *images; /* the images directory; NULL: the root */
+    unsigned long long max_pixels;
+    unsigned resize_timeout_ms;
+    unsigned long cache_max_age; /* seconds */
 };
 
 /* Serves until SIGTERM or SIGINT and the drain that follows. Returns the

@@ -1,12 +1,16 @@
-/* sign.c - signed URLs: see sign.h. The HMAC is GLib's GHmac, from the
- * GLib that libvips brings (never a second GLib in the process). */
+/* sign.c - signed URLs: see sign.h. The HMAC and the constant-time
+ * comparison are Debian's libcrypto (OpenSSL): the GLib inside the npm
+ * libvips does not export GHmac, and a second (Debian) GLib beside it in
+ * one process would break both. */
 #include "sign.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <glib.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 /* A query item: a slice of the target, not NUL-terminated. */
 struct item {
@@ -117,41 +121,55 @@ static int item_cmp(const void *a, const void *b)
 }
 
 /* Unpadded URL-safe base64 of the 32-byte digest. */
-static void base64url(const guint8 digest[32], char out[SIGN_LEN + 1])
+static void base64url(const unsigned char digest[32], char out[SIGN_LEN + 1])
 {
-    gchar *b64 = g_base64_encode(digest, 32);
+    unsigned char b64[45]; /* 4 * ceil(32 / 3) and the NUL */
+    EVP_EncodeBlock(b64, digest, 32);
     for (size_t i = 0; i < SIGN_LEN; i++)
-        out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+        out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
     out[SIGN_LEN] = '\0';
-    g_free(b64);
+}
+
+static size_t append(unsigned char *msg, size_t n, const void *p, size_t len)
+{
+    memcpy(msg + n, p, len);
+    return n + len;
 }
 
 int sign_target(const struct sign_key *k, const char *target, char out[SIGN_LEN + 1])
 {
     size_t path_len = strcspn(target, "?#");
     struct item items[SIGN_ITEMS_MAX];
-    int n = target[path_len] == '?' ? split_query(target + path_len + 1, items, SIGN_ITEMS_MAX) : 0;
-    if (n < 0)
+    int count =
+        target[path_len] == '?' ? split_query(target + path_len + 1, items, SIGN_ITEMS_MAX) : 0;
+    if (count < 0)
         return -1;
-    qsort(items, (size_t)n, sizeof items[0], item_cmp);
+    qsort(items, (size_t)count, sizeof items[0], item_cmp);
 
-    GHmac *h = g_hmac_new(G_CHECKSUM_SHA256, k->key, k->key_len);
-    g_hmac_update(h, k->salt, (gssize)k->salt_len);
-    g_hmac_update(h, (const guchar *)target, (gssize)path_len);
-    g_hmac_update(h, (const guchar *)"?", 1);
+    /* salt || path "?" items joined by "&": never longer than the salt,
+     * the target and a '?'. */
+    unsigned char *msg = malloc(k->salt_len + strlen(target) + 1);
+    if (!msg)
+        return -1;
+    size_t n = append(msg, 0, k->salt, k->salt_len);
+    n = append(msg, n, target, path_len);
+    n = append(msg, n, "?", 1);
     bool first = true;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < count; i++) {
         if (is_sig(&items[i]))
             continue;
         if (!first)
-            g_hmac_update(h, (const guchar *)"&", 1);
-        g_hmac_update(h, (const guchar *)items[i].p, (gssize)items[i].len);
+            n = append(msg, n, "&", 1);
+        n = append(msg, n, items[i].p, items[i].len);
         first = false;
     }
-    guint8 digest[32];
-    gsize digest_len = sizeof digest;
-    g_hmac_get_digest(h, digest, &digest_len);
-    g_hmac_unref(h);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned digest_len = 0;
+    bool ok = HMAC(EVP_sha256(), k->key, (int)k->key_len, msg, n, digest, &digest_len) != NULL &&
+              digest_len == 32;
+    free(msg);
+    if (!ok)
+        return -1;
     base64url(digest, out);
     return 0;
 }
@@ -162,16 +180,6 @@ bool sign_required(const struct sign_key *k, const char *target)
         return false;
     size_t path_len = strcspn(target, "?#");
     return path_len == 7 && memcmp(target, "/resize", 7) == 0;
-}
-
-/* Compares every byte whatever the first difference, so the time taken
- * does not tell an attacker how much of a guess was right. */
-static bool equal_constant_time(const char *a, const char *b, size_t len)
-{
-    volatile unsigned char diff = 0;
-    for (size_t i = 0; i < len; i++)
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    return diff == 0;
 }
 
 bool sign_valid(const struct sign_key *k, const char *target)
@@ -190,5 +198,7 @@ bool sign_valid(const struct sign_key *k, const char *target)
     char want[SIGN_LEN + 1];
     if (!sig || sig->len != 4 + SIGN_LEN || sign_target(k, target, want) != 0)
         return false;
-    return equal_constant_time(sig->p + 4, want, SIGN_LEN);
+    /* Every byte compared whatever the first difference, so the time
+     * taken does not tell how much of a guess was right. */
+    return CRYPTO_memcmp(sig->p + 4, want, SIGN_LEN) == 0;
 }

@@ -11,6 +11,7 @@
  * the query's non-empty "name=value" items other than sig, exactly as
  * received (not decoded), sorted in byte order (strcmp, LC_ALL=C sort).
  * The check runs before anything is decoded; see README "Signed URLs".
+ * The HMAC is libcrypto's (sign.c says why not GLib's).
  */
 #ifndef RAIL_SERVER_SIGN_H
 #define RAIL_SERVER_SIGN_H
@@ -39,7 +40,7 @@ int sign_key_file(const char *path, struct sign_key *k, char *why, size_t why_ca
 
 /* The signature of a target ("/resize?w=800&src=a.jpg"; a sig item in it
  * is ignored) into out (SIGN_LEN characters and a NUL). Returns 0, or -1
- * when the target has too many items to sort. */
+ * when the target has too many items to sort (or memory ran out). */
 int sign_target(const struct sign_key *k, const char *target, char out[SIGN_LEN + 1]);
 
 /* True when k (may be NULL) has a key and the target's path is one that
