@@ -244,27 +244,14 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-# True when this build has no /resize yet (before the engine lands): the
-# stream then asks for distinct static URLs, and the cache checks wait.
-STATIC = False
-
-
 def resize_target(i):
-    if STATIC:
-        return "/hello.html?i=%d" % i
     # Distinct for every i: width and quality vary together.
     return sign("/resize?src=img.png&w=%d&q=%d" % (8 + i % 80, 1 + (i // 80) % 100))
 
 
 def run_checks(tmp, port, backends):
-    global STATIC
-    STATIC = get(backends[0].port, resize_target(0))[0] == 404
-    if STATIC:
-        print("NOTE: this build has no /resize: static files stand in; cache checks skipped")
     # The route first, through nginx: signed -> an image.
     status, headers, _ = get(port, resize_target(0))
-    if STATIC:
-        headers["Content-Type"] = "image/" + headers.get("Content-Type", "")
     if status != 200 or not headers.get("Content-Type", "").startswith("image/"):
         fail("signed /resize through nginx: %d %s" % (status, headers.get("Content-Type")))
 
@@ -306,8 +293,7 @@ def run_checks(tmp, port, backends):
         b.restart_and_wait_traffic()
     stream.stop()
 
-    if not STATIC:
-        check_cache(port, backends)
+    check_cache(port, backends)
     check_signatures(port)
     return counts(tmp, stream)
 
@@ -351,7 +337,7 @@ def check_signatures(port):
         if status != 403 or b"sig" not in body:
             fail("%s through nginx: %d %r, want 403 naming sig" % (t, status, body[:80]))
     status = get(port, good)[0]
-    if status != (404 if STATIC else 200):
+    if status != 200:
         fail("%s (signed) through nginx: %d, want 200" % (good, status))
 
 
