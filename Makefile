@@ -13,6 +13,15 @@ BUILD  := build/release
 DEPS_BUILD := cmake:cmake gcc:gcc make:make pkg-config:pkg-config \
               /usr/include/uv.h:libuv1-dev /usr/share/llhttp/llhttp.c:node-llhttp \
               /usr/include/openssl/hmac.h:libssl-dev
+# /resize's libvips: by default the npm build of 8.17 (fetched by CMake with
+# npm, cmake/vips.cmake); RAIL_VIPS=system builds against Debian's 8.14.
+RAIL_VIPS ?=
+ifeq ($(RAIL_VIPS),system)
+DEPS_BUILD += /usr/include/vips/vips.h:libvips-dev
+else
+DEPS_BUILD += npm:npm
+endif
+VIPS_FLAG := $(if $(RAIL_VIPS),-DRAIL_VIPS=$(RAIL_VIPS))
 DEPS_TEST  := $(DEPS_BUILD) /usr/include/cmocka.h:libcmocka-dev clang:clang \
               clang-format:clang-format curl:curl openssl:openssl xxd:xxd \
               python3:python3 /usr/sbin/nginx:nginx-light
@@ -34,7 +43,7 @@ deps-test:
 	@scripts/ensure-deps.sh $(DEPS_TEST)
 
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DRAIL_BUILD_TESTS=OFF >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DRAIL_BUILD_TESTS=OFF $(VIPS_FLAG) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 # The main job: rail-server on 127.0.0.1:7878 serving public/ until Ctrl-C.

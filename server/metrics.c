@@ -146,7 +146,6 @@ size_t metrics_render(struct metrics *m, rail_pool *pool, char **out)
            "Requests answered 503 because the pool's queue was full.", load(&m->overloaded));
     metric(&t, "counter", "rail_access_log_dropped_total",
            "Access log lines dropped because the log fell behind.", load(&m->log_dropped));
-    resize_metrics(&t, m);
 
     rail_stats s;
     rail_pool_stats(pool, &s);
@@ -158,6 +157,7 @@ size_t metrics_render(struct metrics *m, rail_pool *pool, char **out)
            s.completed);
     metric(&t, "counter", "rail_pool_rejected_total",
            "Jobs the pool refused because its queue was full.", s.rejected);
+    resize_metrics(&t, m); /* last: readers of the older lines keep their offsets */
     if (t.failed) {
         free(t.buf);
         return 0;

@@ -96,19 +96,20 @@ struct input {
     const char *bytes; /* the POST body (in place) or `owned` */
     size_t len;
     char *owned;
+    int fd; /* GET: the file, until read */
     enum image_format format;
     char etag[40];
 };
 
-/* GET/HEAD: the file `src` under --images, and its ETag from the file's
- * identity. Returns 0, or the status already answered. */
+/* GET/HEAD: opens the file `src` under --images, sniffs it and makes its
+ * ETag from the file's identity; nothing more is read yet. 0 or -1. */
 static int file_input(const struct handler_ctx *ctx, const char *src, const struct resize_params *p,
                       const char *accept, struct input *in)
 {
     struct stat st;
     int fd = files_open(&ctx->images, src, &st);
     if (fd < 0)
-        return 404;
+        return -1;
     unsigned char head[IMAGE_PROBE_BYTES];
     ssize_t n = pread(fd, head, sizeof head, 0);
     in->format = image_probe(head, n > 0 ? (size_t)n : 0);
@@ -116,15 +117,8 @@ static int file_input(const struct handler_ctx *ctx, const char *src, const stru
                       (uint64_t)st.st_mtim.tv_nsec, (uint64_t)st.st_size};
     make_etag(hash_bytes(0, id, sizeof id), p, in->format, accept, in->etag);
     in->len = (size_t)st.st_size;
-    in->bytes = NULL;
-    int rc = 0;
-    if (in->format != IMAGE_NONE) {
-        in->owned = read_file(fd, in->len);
-        in->bytes = in->owned;
-        rc = in->owned ? 0 : 500;
-    }
-    close(fd);
-    return rc;
+    in->fd = fd;
+    return 0;
 }
 
 static void answer(const struct handler_ctx *ctx, const struct request *req,
@@ -168,31 +162,31 @@ void resize_route(const struct handler_ctx *ctx, const struct request *req,
     }
 
     uint64_t deadline = job->received_ns + (uint64_t)ctx->resize_timeout_ms * 1000000u;
+    if (job->cancelled && atomic_load_explicit(job->cancelled, memory_order_relaxed)) {
+        refuse(ctx, resp, 503, RESIZE_CANCELLED,
+               "the client went away while the resize was queued");
+        return;
+    }
     if (now_ns() >= deadline) {
         refuse(ctx, resp, 503, RESIZE_TIMEOUT, "waited past --resize-timeout in the queue");
         return;
     }
 
     const char *accept = request_header(req, "accept");
-    struct input in = {0};
+    struct input in = {.fd = -1};
     if (post) {
         in.bytes = req->body; /* decoded in place: no copy */
         in.len = req->body_len;
         in.format = image_probe(in.bytes, in.len);
         make_etag(hash_bytes(0, in.bytes, in.len), &p, in.format, accept, in.etag);
     } else {
-        int rc = file_input(ctx, src, &p, accept, &in);
-        if (rc == 404) {
+        if (file_input(ctx, src, &p, accept, &in) != 0) {
             refuse(ctx, resp, 404, RESIZE_NOT_FOUND, "src: no such image");
-            return;
-        }
-        if (rc != 0) {
-            refuse(ctx, resp, 500, RESIZE_INTERNAL, "src: cannot read the image");
             return;
         }
         const char *inm = request_header(req, "if-none-match");
         if (inm && in.format != IMAGE_NONE && files_etag_listed(inm, in.etag)) {
-            free(in.owned);
+            close(in.fd); /* answered from the validator: nothing read, nothing decoded */
             resp->status = 304;
             response_header(resp, "ETag", "%s", in.etag);
             response_header(resp, "Cache-Control", "public, max-age=%lu", ctx->cache_max_age);
@@ -200,15 +194,19 @@ void resize_route(const struct handler_ctx *ctx, const struct request *req,
                 response_header(resp, "Vary", "Accept");
             return;
         }
-    }
-    if (in.format == IMAGE_NONE) {
-        free(in.owned);
-        {
-            refuse(ctx, resp, 415, RESIZE_UNSUPPORTED,
-                   in.len ? "not an image of an allowed format (JPEG, PNG, WebP, GIF, HEIF/AVIF)"
-                          : "empty body: send the image as the request body");
+        if (in.format != IMAGE_NONE)
+            in.bytes = in.owned = read_file(in.fd, in.len);
+        close(in.fd);
+        if (in.format != IMAGE_NONE && !in.owned) {
+            refuse(ctx, resp, 500, RESIZE_INTERNAL, "src: cannot read the image");
             return;
         }
+    }
+    if (in.format == IMAGE_NONE) {
+        refuse(ctx, resp, 415, RESIZE_UNSUPPORTED,
+               in.len ? "not an image of an allowed format (JPEG, PNG, WebP, GIF, HEIF/AVIF)"
+                      : "empty body: send the image as the request body");
+        return;
     }
 
     struct resize_job rj = {.deadline_ns = deadline, .cancelled = job->cancelled, .accept = accept};
