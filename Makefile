@@ -54,7 +54,7 @@ run: build
 
 # N rail-server instances behind nginx on loopback (docs/deploy.md); the
 # URL is printed, Ctrl-C stops everything. PORT=8080 by default;
-# RAIL_ARGS adds flags to every instance.
+# RAIL_ARGS adds flags to every instance, e.g. RAIL_ARGS="--images DIR".
 N ?= 2
 cluster: build
 	@scripts/ensure-deps.sh /usr/sbin/nginx:nginx-light curl:curl

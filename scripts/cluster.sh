@@ -114,6 +114,8 @@ wait_http "http://127.0.0.1:$port/nginx-health"
 
 echo "cluster: $n rail-server instance(s) on 127.0.0.1:${ports[*]} behind nginx"
 echo "cluster: http://127.0.0.1:$port/   (logs in $prefix; Ctrl-C stops everything)"
+echo "cluster: e.g. curl -sD- -o /dev/null 'http://127.0.0.1:$port/resize?src=IMAGE&w=200'" \
+    "twice: X-Cache-Status MISS, then HIT"
 # Until Ctrl-C, or until nginx or an instance exits.
 wait -n "$nginx_pid" "${pids[@]}" || true
 echo "cluster: a process exited; see $prefix" >&2
