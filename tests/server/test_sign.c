@@ -265,6 +265,17 @@ static void test_server(void **state)
     expect_forbidden(s.port, "DELETE", "/resize?w=1");
     expect_forbidden(s.port, "GET", tampered);
     expect_forbidden(s.port, "GET", "/resize");
+    /* Other spellings of the path never reach the resize unsigned. */
+    const char *const around[] = {"/resiz%65?w=1&src=img.png", "//resize?w=1&src=img.png",
+                                  "/resize/?w=1&src=img.png", "/./resize?w=1&src=img.png",
+                                  "http://t/resize?w=1&src=img.png"};
+    for (size_t i = 0; i < sizeof around / sizeof around[0]; i++) {
+        struct reply r;
+        int status = get(s.port, "GET", around[i], &r);
+        reply_free(&r);
+        if (status == 200)
+            fail_msg("%s: 200 without a signature", around[i]);
+    }
     /* Signed: resized (sig itself is not a resize parameter). */
     expect_image(s.port, t);
     /* Other routes need no signature. */
