@@ -184,9 +184,12 @@ bool sign_required(const struct sign_key *k, const char *target)
 
 bool sign_valid(const struct sign_key *k, const char *target)
 {
-    const char *q = strchr(target, '?');
+    /* The query exactly as sign_target() sees it: a '?' after a '#' starts
+     * none. More than SIGN_ITEMS_MAX items (a resize has a dozen at most)
+     * find no sig: 403. */
+    size_t path_len = strcspn(target, "?#");
     struct item items[SIGN_ITEMS_MAX];
-    int n = q ? split_query(q + 1, items, SIGN_ITEMS_MAX) : 0;
+    int n = target[path_len] == '?' ? split_query(target + path_len + 1, items, SIGN_ITEMS_MAX) : 0;
     const struct item *sig = NULL;
     for (int i = 0; i < n; i++) {
         if (!is_sig(&items[i]))

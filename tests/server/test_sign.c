@@ -101,6 +101,13 @@ static void test_valid(void **state)
     snprintf(bad, sizeof bad, "%s&%s", t, strstr(t, "sig=")); /* two sigs */
     assert_false(sign_valid(&k, bad));
 
+    /* A sig after a fragment mark is not in the query, even when it is the
+     * signature of the query-less target. */
+    char frag[128], sig[SIGN_LEN + 1];
+    assert_int_equal(sign_target(&k, "/resize", sig), 0);
+    snprintf(frag, sizeof frag, "/resize#?sig=%s", sig);
+    assert_false(sign_valid(&k, frag));
+
     struct sign_key other;
     test_key(&other);
     other.salt[0] ^= 1; /* same key, another salt */
