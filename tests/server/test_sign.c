@@ -186,6 +186,13 @@ static void test_cli(void **state)
     snprintf(line, sizeof line, "w=800&src=a.jpg&sig=%s\n", want);
     assert_string_equal(out, line);
 
+    /* A whole target works too. */
+    const char *whole[] = {
+        "--sign-key", KEY_HEX, "--sign-salt", SALT_HEX, "--sign", "/resize?src=a.jpg&w=800", NULL};
+    assert_int_equal(cli(whole, out, sizeof out), 0);
+    snprintf(line, sizeof line, "/resize?src=a.jpg&w=800&sig=%s\n", want);
+    assert_string_equal(out, line);
+
     const char *const bad[][8] = {
         {"--sign", "w=1", NULL},
         {"--sign-key", KEY_HEX, NULL},
