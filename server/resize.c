@@ -16,6 +16,11 @@
     (VIPS_MAJOR_VERSION > (major) ||                                                               \
      (VIPS_MAJOR_VERSION == (major) && VIPS_MINOR_VERSION >= (minor)))
 
+/* Decode problems that fail a resize (422): libjpeg's "corrupt data"
+ * is only a warning, and a half-grey picture is no answer. As sharp's
+ * default (failOn: 'warning'). */
+#define RAIL_FAIL_ON VIPS_FAIL_ON_WARNING
+
 /* AVIF: libaom's effort 4 (its default) costs ~0.5 s for a 12 MP source on
  * one core; 2 is about ten times faster for a slightly larger file. */
 #define AVIF_EFFORT 2
@@ -31,10 +36,19 @@ static const char *const allowed_loaders[] = {"VipsForeignLoadJpeg", "VipsForeig
                                               "VipsForeignLoadWebp", "VipsForeignLoadNsgif",
                                               "VipsForeignLoadHeif"};
 
+/* libvips reports every bad input on stderr as a GLib warning; the answer
+ * carries the reason and the metrics count it, so a client cannot fill the
+ * server's log with them. */
+static void drop_warning(const char *domain, GLogLevelFlags level, const char *message, void *arg)
+{
+    (void)domain, (void)level, (void)message, (void)arg;
+}
+
 static void init_vips(void)
 {
     if (VIPS_INIT("rail-server") != 0)
         return;
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, drop_warning, NULL);
     vips_concurrency_set(1); /* the pool is the parallelism: one resize, one thread */
     vips_cache_set_max(0);   /* every request is new: a cache only holds memory */
     vips_block_untrusted_set(TRUE);
@@ -184,10 +198,10 @@ static void plan_geometry(const struct resize_params *p, struct plan *g)
 /* sharp's JPEG shrink-on-load: the largest of 8, 4, 2 that keeps the
  * decoded image at least the target size, one step less when the shrink is
  * exactly that factor (libjpeg's rounding could then fall short). */
+static double common_shrink(const struct plan *g);
 static int jpeg_shrink(const struct plan *g)
 {
-    double hs = (double)g->in_w / g->scaled_w, vs = (double)g->in_h / g->scaled_h;
-    double shrink = hs < vs ? hs : vs;
+    double shrink = common_shrink(g);
     int factor = shrink >= 8 ? 8 : shrink >= 4 ? 4 : shrink >= 2 ? 2 : 1;
     if (factor > 1 && (int)shrink == factor)
         factor /= 2;
@@ -267,8 +281,44 @@ static int read_header(struct run *r, const void *in, size_t len)
     return 0;
 }
 
-/* Decode with shrink-on-load, autorotate, import to sRGB and resize to the
- * planned size: vips_thumbnail's pipeline, with sharp's JPEG shrink. */
+/* The smaller of the two shrink factors from the displayed to the scaled
+ * size: shrinking on load by up to this keeps the decoded image at least
+ * the target size on both axes. */
+static double common_shrink(const struct plan *g)
+{
+    double hs = (double)g->in_w / g->scaled_w, vs = (double)g->in_h / g->scaled_h;
+    return hs < vs ? hs : vs;
+}
+
+/* Decodes lazily (sequential access), failing on any decode warning, with
+ * shrink-on-load where the format has it: JPEG by sharp's factor, WebP by
+ * libwebp's scaling as sharp does; PNG, GIF and HEIF at full size. */
+static int decode(struct run *r, const void *in, size_t len, VipsImage **out)
+{
+    void *buf = (void *)in; /* libvips does not write to it */
+    int rc;
+    switch (r->format) {
+    case IMAGE_JPEG:
+        rc = vips_jpegload_buffer(buf, len, out, "shrink", jpeg_shrink(&r->g), "access",
+                                  VIPS_ACCESS_SEQUENTIAL, "fail_on", RAIL_FAIL_ON, NULL);
+        break;
+    case IMAGE_WEBP: {
+        double shrink = common_shrink(&r->g);
+        rc = vips_webpload_buffer(buf, len, out, "scale", shrink > 1.0 ? 1.0 / shrink : 1.0,
+                                  "access", VIPS_ACCESS_SEQUENTIAL, "fail_on", RAIL_FAIL_ON, NULL);
+        break;
+    }
+    default:
+        rc = (*out = vips_image_new_from_buffer(buf, len, "", "access", VIPS_ACCESS_SEQUENTIAL,
+                                                "fail_on", RAIL_FAIL_ON, NULL))
+                 ? 0
+                 : -1;
+        break;
+    }
+    return rc != 0 ? pipeline_failed(r) : 0;
+}
+
+/* Decode, autorotate, import to sRGB and resize to the planned size. */
 static int thumbnail(struct run *r, const void *in, size_t len, VipsImage **out)
 {
     bool icc = vips_image_get_typeof(r->header, VIPS_META_ICC_NAME) != 0;
@@ -276,22 +326,12 @@ static int thumbnail(struct run *r, const void *in, size_t len, VipsImage **out)
     /* Convert only what is not sRGB already: an untagged RGB image is sRGB. */
     const char *export_profile = icc || cmyk ? "srgb" : NULL;
     const char *import_profile = cmyk && !icc ? "cmyk" : NULL;
-    int rc;
-    if (r->format == IMAGE_JPEG) {
-        VipsImage **decoded = slot(r);
-        if (vips_jpegload_buffer((void *)in, len, decoded, "shrink", jpeg_shrink(&r->g), "access",
-                                 VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_ERROR, NULL) != 0)
-            return pipeline_failed(r);
-        rc = vips_thumbnail_image(*decoded, out, r->g.scaled_w, "height", r->g.scaled_h, "size",
-                                  VIPS_SIZE_FORCE, "export_profile", export_profile,
-                                  "import_profile", import_profile, NULL);
-    } else {
-        rc = vips_thumbnail_buffer((void *)in, len, out, r->g.scaled_w, "height", r->g.scaled_h,
-                                   "size", VIPS_SIZE_FORCE, "export_profile", export_profile,
-                                   "import_profile", import_profile, "fail_on", VIPS_FAIL_ON_ERROR,
-                                   NULL);
-    }
-    if (rc != 0)
+    VipsImage **decoded = slot(r);
+    if (decode(r, in, len, decoded) != 0)
+        return -1;
+    if (vips_thumbnail_image(*decoded, out, r->g.scaled_w, "height", r->g.scaled_h, "size",
+                             VIPS_SIZE_FORCE, "export_profile", export_profile, "import_profile",
+                             import_profile, NULL) != 0)
         return pipeline_failed(r);
     return 0;
 }
