@@ -11,7 +11,8 @@ BUILD  := build/release
 # The library needs only libc and pthreads; rail-server needs libuv and
 # llhttp (Debian 12 ships llhttp's C sources in node-llhttp).
 DEPS_BUILD := cmake:cmake gcc:gcc make:make pkg-config:pkg-config \
-              /usr/include/uv.h:libuv1-dev /usr/share/llhttp/llhttp.c:node-llhttp
+              /usr/include/uv.h:libuv1-dev /usr/share/llhttp/llhttp.c:node-llhttp \
+              /usr/include/openssl/hmac.h:libssl-dev
 # /resize's libvips: by default the npm build of 8.17 (fetched by CMake with
 # npm, cmake/vips.cmake); RAIL_VIPS=system builds against Debian's 8.14.
 RAIL_VIPS ?=
@@ -22,7 +23,8 @@ DEPS_BUILD += npm:npm
 endif
 VIPS_FLAG := $(if $(RAIL_VIPS),-DRAIL_VIPS=$(RAIL_VIPS))
 DEPS_TEST  := $(DEPS_BUILD) /usr/include/cmocka.h:libcmocka-dev clang:clang \
-              clang-format:clang-format curl:curl
+              clang-format:clang-format curl:curl openssl:openssl xxd:xxd \
+              python3:python3 /usr/sbin/nginx:nginx-light
 
 DEPS_BENCH := $(DEPS_BUILD) g++:g++ python3:python3 gnuplot:gnuplot-nox \
               /usr/include/glib-2.0/glib.h:libglib2.0-dev /usr/include/uv.h:libuv1-dev \
@@ -30,7 +32,7 @@ DEPS_BENCH := $(DEPS_BUILD) g++:g++ python3:python3 gnuplot:gnuplot-nox \
 BENCH_REPS ?= 5
 BENCH_ARGS ?=
 
-.PHONY: all run kitchen test fuzz bench-http deps deps-test deps-bench browser-deps build bench install format format-check clean
+.PHONY: all run cluster kitchen test fuzz bench-http deps deps-test deps-bench browser-deps build bench install format format-check clean
 
 all: build
 
@@ -54,6 +56,14 @@ run: build
 	@echo "  curl -o small.webp '$(RUN_URL)/resize?src=samples/landscape-exif6.jpg&w=320&h=240&fit=cover&format=webp'"
 	@echo "  curl --data-binary @public/samples/badge-alpha.png -o badge.png '$(RUN_URL)/resize?w=200&format=png'"
 	@$(BUILD)/server/rail-server --listen 127.0.0.1:7878 --root public $(RUN_ARGS)
+
+# N rail-server instances behind nginx on loopback (docs/deploy.md); the
+# URL is printed, Ctrl-C stops everything. PORT=8080 by default;
+# RAIL_ARGS adds flags to every instance, e.g. RAIL_ARGS="--images DIR".
+N ?= 2
+cluster: build
+	@scripts/ensure-deps.sh /usr/sbin/nginx:nginx-light curl:curl
+	@scripts/cluster.sh $(BUILD)/server/rail-server $(N)
 
 # The first example: the kitchen (4 workers, 10 jobs, graceful close).
 kitchen: build

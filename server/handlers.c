@@ -215,7 +215,14 @@ void handle_request(const struct handler_ctx *ctx, const struct request *req, st
     if (common_routes(ctx, req, path, resp))
         return;
     if (strcmp(path, "/resize") == 0) {
-        resize_route(ctx, req, job, resp);
+        /* Routed here by its path, so signed whatever its spelling: an
+         * absolute-form target is checked by its origin-form part. */
+        if (ctx->sign && ctx->sign->key_len &&
+            !sign_valid(ctx->sign, path_origin(request_target(req))))
+            response_text(resp, 403, "text/plain; charset=utf-8",
+                          "403 Forbidden: missing or wrong sig\n");
+        else
+            resize_route(ctx, req, job, resp);
     } else if (strcmp(path, "/echo") == 0) {
         echo(req, resp);
     } else if (strcmp(path, "/") == 0) {

@@ -9,7 +9,9 @@
  *   GET|HEAD /health   200, JSON with the pool's stats
  *   GET|HEAD /metrics  Prometheus text format
  *   POST     /echo     the request body back (for body and upload checks)
- *   GET|HEAD|POST /resize  an image resized (resize_route.c; docs/server.md)
+ *   GET|HEAD|POST /resize  an image resized (resize_route.c; docs/server.md);
+ *                      403 before anything else without a valid sig when a
+ *                      sign key is set (sign.h)
  *   GET|HEAD other     the file under the root, or 404.html with 404
  *   other methods      405 with Allow
  */
@@ -28,6 +30,7 @@
 #include "resize.h"
 #include "response.h"
 #include "server.h"
+#include "sign.h"
 
 struct filecache;
 
@@ -37,6 +40,7 @@ struct handler_ctx {
     unsigned sleep_ms;
     rail_pool *pool;
     struct metrics *metrics;
+    const struct sign_key *sign; /* checked first: an unsigned /resize gets 403 */
     /* /resize */
     struct docroot images; /* --images (the root when not given) */
     struct resize_config resize;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,6 +35,12 @@ static const char usage[] =
     "      --max-connections N      open client connections at most (default 10000)\n"
     "      --shutdown-timeout MS    after SIGTERM/SIGINT, exit 1 if requests still run (default "
     "30000)\n"
+    "      --sign-key HEX           /resize needs sig= (HMAC-SHA256, see README); with "
+    "--sign-salt\n"
+    "      --sign-salt HEX          the salt signed before each request\n"
+    "      --sign-key-file FILE     both, as lines key=HEX and salt=HEX\n"
+    "      --sign QUERY             print QUERY (e.g. 'w=800&src=a.jpg', or a whole target\n"
+    "                               '/resize?w=800&src=a.jpg') signed for /resize, and exit\n"
     "      --images DIR             where GET /resize?src= finds images (default: the root)\n"
     "      --max-pixels N           refuse (422) images whose header declares more pixels\n"
     "                               (default 50000000)\n"
@@ -52,6 +59,10 @@ enum {
     OPT_MAX_CONNECTIONS,
     OPT_SHUTDOWN_TIMEOUT,
     OPT_IO_THREADS,
+    OPT_SIGN_KEY,
+    OPT_SIGN_SALT,
+    OPT_SIGN_KEY_FILE,
+    OPT_SIGN,
     OPT_IMAGES,
     OPT_MAX_PIXELS,
     OPT_RESIZE_TIMEOUT,
@@ -71,6 +82,10 @@ static const struct option longopts[] = {
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
+    {"sign-key", required_argument, NULL, OPT_SIGN_KEY},
+    {"sign-salt", required_argument, NULL, OPT_SIGN_SALT},
+    {"sign-key-file", required_argument, NULL, OPT_SIGN_KEY_FILE},
+    {"sign", required_argument, NULL, OPT_SIGN},
     {"images", required_argument, NULL, OPT_IMAGES},
     {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
     {"resize-timeout", required_argument, NULL, OPT_RESIZE_TIMEOUT},
@@ -122,6 +137,52 @@ static int listen_address(const char *s, struct server_config *cfg)
     cfg->host[host_len] = '\0';
     cfg->port = (int)port;
     return 0;
+}
+
+/* A hex secret into buf; its length into *len. */
+static int secret(const char *hex, const char *what, unsigned char *buf, size_t *len)
+{
+    int n = sign_hex(hex, buf);
+    if (n <= 0)
+        return bad(what, "(hex, 1-256 bytes)");
+    *len = (size_t)n;
+    return 0;
+}
+
+static int key_file(const char *path, struct sign_key *k)
+{
+    char why[512];
+    if (sign_key_file(path, k, why, sizeof why) == 0)
+        return 0;
+    fprintf(stderr, "rail-server: --sign-key-file: %s\n", why);
+    return -1;
+}
+
+/* --sign: the query, or a whole /resize target, with &sig= appended. */
+static enum options_result print_signed(const struct server_config *cfg)
+{
+    if (cfg->sign.key_len == 0) {
+        fputs("rail-server: --sign needs --sign-key and --sign-salt (or --sign-key-file)\n",
+              stderr);
+        return OPTIONS_EXIT_USAGE;
+    }
+    const char *q = cfg->sign_query;
+    bool whole = q[0] == '/';
+    size_t len = strlen(q) + sizeof "/resize?";
+    char *target = malloc(len);
+    char sig[SIGN_LEN + 1];
+    if (!target)
+        return OPTIONS_EXIT_USAGE;
+    snprintf(target, len, "%s%s", whole ? "" : "/resize?", q);
+    int rc = sign_target(&cfg->sign, target, sig);
+    free(target);
+    if (rc != 0) {
+        fputs("rail-server: --sign: too many parameters\n", stderr);
+        return OPTIONS_EXIT_USAGE;
+    }
+    const char *sep = whole ? (strchr(q, '?') ? "&" : "?") : (q[0] ? "&" : "");
+    printf("%s%ssig=%s\n", q, sep, sig);
+    return OPTIONS_EXIT_OK;
 }
 
 static unsigned online_cpus(void)
@@ -200,6 +261,18 @@ enum options_result options_parse(int argc, char **argv, struct server_config *c
             if ((rc = number(optarg, 1, 3600000, "--shutdown-timeout", &v)) == 0)
                 cfg->shutdown_timeout_ms = (unsigned)v;
             break;
+        case OPT_SIGN_KEY:
+            rc = secret(optarg, "--sign-key", cfg->sign.key, &cfg->sign.key_len);
+            break;
+        case OPT_SIGN_SALT:
+            rc = secret(optarg, "--sign-salt", cfg->sign.salt, &cfg->sign.salt_len);
+            break;
+        case OPT_SIGN_KEY_FILE:
+            rc = key_file(optarg, &cfg->sign);
+            break;
+        case OPT_SIGN:
+            cfg->sign_query = optarg;
+            break;
         case OPT_IMAGES:
             cfg->images = optarg;
             break;
@@ -239,5 +312,11 @@ enum options_result options_parse(int argc, char **argv, struct server_config *c
         fprintf(stderr, "rail-server: unexpected argument '%s' (see --help)\n", argv[optind]);
         return OPTIONS_EXIT_USAGE;
     }
+    if ((cfg->sign.key_len == 0) != (cfg->sign.salt_len == 0)) {
+        fputs("rail-server: --sign-key and --sign-salt go together (see --help)\n", stderr);
+        return OPTIONS_EXIT_USAGE;
+    }
+    if (cfg->sign_query)
+        return print_signed(cfg);
     return OPTIONS_RUN;
 }

@@ -57,6 +57,12 @@ static const char *absolute_form_path(const char *target)
     return s + authority;
 }
 
+const char *path_origin(const char *target)
+{
+    const char *path = absolute_form_path(target);
+    return path ? path : target;
+}
+
 void path_of_target(const char *target, char *out, size_t cap)
 {
     const char *path = absolute_form_path(target);

@@ -21,6 +21,10 @@
  * target ("http://host/a?q") is normalised by its path ("/a"). */
 int path_normalize(const char *target, char out[PATH_OUT_MAX]);
 
+/* The target in origin-form: an absolute-form target from its path on
+ * ("http://h/a?x" -> "/a?x"), any other as it is. */
+const char *path_origin(const char *target);
+
 /* The path part of the target ("/a/b?x" -> "/a/b", "http://h/a?x" -> "/a",
  * "http://h" -> "/"), percent-decoding nothing, written into out (at most
  * cap bytes with the NUL). */

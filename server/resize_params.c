@@ -215,6 +215,10 @@ int resize_params_parse(const char *query, struct resize_params *p, char src[PAT
             s = pair_end + 1;
             continue;
         }
+        if (pair_end - s >= 4 && memcmp(s, "sig=", 4) == 0) { /* the signature: sign.h */
+            s = pair_end == end ? end : pair_end + 1;
+            continue;
+        }
         char name[16], value[PATH_OUT_MAX];
         if (form_decode(s, eq ? eq : pair_end, name, sizeof name) != 0)
             return fail(why, "query", "a parameter name is badly encoded or unknown");

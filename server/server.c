@@ -185,6 +185,7 @@ static int start(struct server *srv)
     srv->ctx.pool = srv->pool;
     srv->ctx.metrics = &srv->metrics;
     srv->ctx.sleep_ms = cfg->sleep_ms;
+    srv->ctx.sign = &cfg->sign;
     if (cfg->access_log &&
         !(srv->log = access_log_open(cfg->access_log, &srv->metrics.log_dropped))) {
         fprintf(stderr, "rail-server: access log %s: %s\n", cfg->access_log, strerror(errno));

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "sign.h"
+
 struct server_config {
     char host[64];
     int port; /* 0: pick one */
@@ -21,6 +23,8 @@ struct server_config {
     size_t max_body;
     unsigned header_timeout_ms, idle_timeout_ms, shutdown_timeout_ms;
     unsigned max_connections;
+    struct sign_key sign;   /* key_len 0: /resize unsigned */
+    const char *sign_query; /* --sign: print this query signed, then exit */
     /* /resize */
     const char *images; /* the images directory; NULL: the root */
     unsigned long long max_pixels;
