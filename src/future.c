@@ -39,14 +39,13 @@ static int claim(struct rail_future *f, int to)
                                                    memory_order_acquire);
 }
 
-int future_claim(void *future)
+int rail__future_claim(rail_future *f)
 {
-    return claim(future, FUTURE_RUNNING);
+    return claim(f, FUTURE_RUNNING);
 }
 
-void future_run(void *future)
+void rail__future_run(rail_future *f)
 {
-    struct rail_future *f = future;
     if (f->task != NULL)
         f->result = f->task(f->arg); /* published by the latch's release */
     else
@@ -54,9 +53,8 @@ void future_run(void *future)
 }
 
 /* The job is over (status 0, ECANCELED, EOWNERDEAD); its entry is gone. */
-void future_finish(void *future, int status)
+void rail__future_finish(rail_future *f, int status)
 {
-    struct rail_future *f = future;
     if (status != 0)
         f->result = NULL;
     latch_done(&f->latch, status);
@@ -64,9 +62,8 @@ void future_finish(void *future, int status)
 }
 
 /* A worker took the entry of a future cancelled while queued. */
-void future_unclaimed_popped(void *future)
+void rail__future_unclaimed_popped(rail_future *f)
 {
-    struct rail_future *f = future;
     if (f->in_ring)
         atomic_fetch_sub_explicit(&f->pool->tombstones, 1, memory_order_relaxed);
     future_unref(f);
@@ -87,9 +84,9 @@ static int future_submit(rail_pool *pool, rail_task task, rail_fn fn, void *arg,
     f->fn = fn;
     f->arg = arg;
     f->result = NULL;
-    f->in_ring = worker_self(pool) == NULL && pool->capacity != 0;
+    f->in_ring = rail__worker_self(pool) == NULL && pool->capacity != 0;
     struct job job = {.fn = NULL, .arg = NULL, .owner = f, .kind = JOB_FUTURE};
-    int rc = pool_submit(pool, &job, mode, NULL);
+    int rc = rail__pool_submit(pool, &job, mode, NULL);
     if (rc != 0) {
         free(f);
         return rc;
@@ -109,17 +106,16 @@ int rail_async(rail_pool *pool, rail_task fn, void *arg, rail_future **future)
 
 /* A job taken while discarding. 1 if it was dropped now (and is counted),
  * 0 if it was a cancelled future's leftover entry. */
-int future_drop(void *future)
+int rail__future_drop(rail_future *f)
 {
-    struct rail_future *f = future;
     if (!claim(f, FUTURE_CANCELLED)) {
-        future_unclaimed_popped(f);
+        rail__future_unclaimed_popped(f);
         return 0;
     }
     rail_options *o = &f->pool->opts;
     if (f->task == NULL && o->on_discard != NULL) /* a user's rail_fn: report it */
         o->on_discard(f->fn, f->arg, o->ctx);
-    future_finish(f, ECANCELED);
+    rail__future_finish(f, ECANCELED);
     return 1;
 }
 
@@ -128,7 +124,7 @@ int future_drop(void *future)
  * the caller can take it back with one CAS once a has run. A job in the ring
  * cannot be unlinked; its entry becomes a tombstone.
  */
-int future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)
+int rail__future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)
 {
     struct rail_future *f;
     int rc = future_submit(pool, NULL, b, arg_b, ADMIT_QUIET, &f);
@@ -144,11 +140,11 @@ int future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void
             atomic_fetch_add_explicit(&pool->tombstones, 1, memory_order_relaxed);
         b(arg_b);
         atomic_fetch_add_explicit(&pool->taken_back, 1, memory_order_seq_cst);
-        pool_notify_idle(pool);
+        rail__pool_notify_idle(pool);
         future_unref(f);
         return 0;
     }
-    rc = pool_wait(pool, &f->latch, NULL);
+    rc = rail__pool_wait(pool, &f->latch, NULL);
     if (rc == 0)
         rc = atomic_load_explicit(&f->latch.status, memory_order_relaxed);
     future_unref(f);
@@ -157,11 +153,11 @@ int future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void
 
 int rail_future_wait(rail_future *f, void **result, const struct timespec *deadline)
 {
-    if (f == NULL || !deadline_valid(deadline))
+    if (f == NULL || !rail__deadline_valid(deadline))
         return EINVAL;
     if (pool_forked(f->pool))
         return ECHILD;
-    int rc = pool_wait(f->pool, &f->latch, deadline);
+    int rc = rail__pool_wait(f->pool, &f->latch, deadline);
     if (rc != 0)
         return rc;
     if (result != NULL)
@@ -184,8 +180,8 @@ int rail_future_cancel(rail_future *f)
     latch_done(&f->latch, ECANCELED);
     atomic_fetch_add_explicit(&pool->cancelled, 1, memory_order_seq_cst);
     if (f->in_ring && atomic_load_explicit(&pool->space_waiters, memory_order_seq_cst) != 0)
-        pool_wake_space_waiters(pool);
-    pool_notify_idle(pool);
+        rail__pool_wake_space_waiters(pool);
+    rail__pool_notify_idle(pool);
     return 0;
 }
 

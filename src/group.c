@@ -47,7 +47,7 @@ static int latch_submit(rail_pool *pool, struct latch *latch, rail_fn fn, void *
     if (rc != 0)
         return rc;
     struct job job = {.fn = fn, .arg = arg, .owner = latch, .kind = kind};
-    rc = pool_submit(pool, &job, mode, NULL);
+    rc = rail__pool_submit(pool, &job, mode, NULL);
     if (rc != 0)
         latch_unadd(latch);
     return rc;
@@ -64,7 +64,7 @@ int rail_group_submit(rail_group *group, rail_fn fn, void *arg)
 }
 
 /* For the library's own helper jobs: never blocks, never reaches on_discard. */
-int group_try_add_helper(rail_group *group, rail_fn fn, void *arg)
+int rail__group_try_add_helper(rail_group *group, rail_fn fn, void *arg)
 {
     struct group *g = group_of(group);
     return latch_submit(g->pool, &g->latch, fn, arg, JOB_HELPER, ADMIT_QUIET);
@@ -73,11 +73,11 @@ int group_try_add_helper(rail_group *group, rail_fn fn, void *arg)
 int rail_group_wait(rail_group *group, const struct timespec *deadline)
 {
     struct group *g = group_of(group);
-    if (g == NULL || !deadline_valid(deadline))
+    if (g == NULL || !rail__deadline_valid(deadline))
         return EINVAL;
     if (pool_forked(g->pool))
         return ECHILD;
-    int rc = pool_wait(g->pool, &g->latch, deadline);
+    int rc = rail__pool_wait(g->pool, &g->latch, deadline);
     return rc != 0 ? rc : latch_take_status(&g->latch);
 }
 
@@ -87,14 +87,14 @@ void rail_group_destroy(rail_group *group)
     if (g == NULL)
         return;
     if (!pool_forked(g->pool))
-        pool_wait(g->pool, &g->latch, NULL);
+        rail__pool_wait(g->pool, &g->latch, NULL);
     g->magic = 0;
 }
 
 /*
  * From a worker, b goes on its own deque for a thief to take while a runs
  * here; if nobody took it, the worker pops it back and runs it: a push and a
- * pop, no context switch. From outside, see future_join_outside(). A full
+ * pop, no context switch. From outside, see rail__future_join_outside(). A full
  * queue or a discarding pool is no reason to block: b then runs after a,
  * here.
  */
@@ -104,9 +104,9 @@ int rail_join(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)
         return EINVAL;
     if (pool_forked(pool))
         return ECHILD;
-    struct worker *w = worker_self(pool);
+    struct worker *w = rail__worker_self(pool);
     if (w == NULL)
-        return future_join_outside(pool, a, arg_a, b, arg_b);
+        return rail__future_join_outside(pool, a, arg_a, b, arg_b);
     struct latch latch;
     latch_init(&latch, 0);
     int rc = latch_submit(pool, &latch, b, arg_b, JOB_LATCH, ADMIT_QUIET);
@@ -115,7 +115,7 @@ int rail_join(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)
         b(arg_b);
         return 0;
     }
-    if (!worker_take_back(w, &latch))
-        pool_wait(pool, &latch, NULL);
+    if (!rail__worker_take_back(w, &latch))
+        rail__pool_wait(pool, &latch, NULL);
     return latch_take_status(&latch);
 }

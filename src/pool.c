@@ -30,7 +30,7 @@ static void *alloc_aligned(size_t size)
     return p;
 }
 
-int pool_state(const rail_pool *pool)
+int rail__pool_state(const rail_pool *pool)
 {
     return atomic_load_explicit(&((rail_pool *)pool)->state, memory_order_acquire);
 }
@@ -82,13 +82,13 @@ static void free_pool(rail_pool *pool)
 {
     if (pool->workers != NULL) {
         for (unsigned i = 0; i < pool->threads; i++) {
-            deque_destroy(&pool->workers[i].deque);
+            rail__deque_destroy(&pool->workers[i].deque);
             free(pool->workers[i].frames);
         }
         free(pool->workers);
     }
-    ring_destroy(&pool->injector);
-    overflow_free(pool);
+    rail__ring_destroy(&pool->injector);
+    rail__overflow_free(pool);
     free(pool);
 }
 
@@ -104,7 +104,7 @@ static int init_workers(rail_pool *pool)
         w->victim = i + 1;
         w->frames_cap = FRAMES_INITIAL;
         w->frames = malloc(FRAMES_INITIAL * sizeof *w->frames);
-        if (w->frames == NULL || deque_init(&w->deque) != 0) {
+        if (w->frames == NULL || rail__deque_init(&w->deque) != 0) {
             free(w->frames);
             w->frames = NULL;
             pool->threads = i; /* free_pool() frees what was made */
@@ -120,7 +120,7 @@ static void join_workers_locked(rail_pool *pool)
 {
     pool->joining = 1;
     atomic_store_explicit(&pool->stop, 1, memory_order_seq_cst);
-    pool_wake_all(pool);
+    rail__pool_wake_all(pool);
     pthread_mutex_unlock(&pool->lock);
     /* The pool is idle: no job runs, so no slot changes hands while we join. */
     for (unsigned i = 0; i < pool->threads; i++) {
@@ -157,7 +157,7 @@ int rail_pool_create(rail_pool **out, const rail_options *opts)
     pool->opts = o;
     pool->capacity = o.queue_capacity;
     pool->threads = o.threads != 0 ? o.threads : online_cpus();
-    pool->fork_generation = fork_generation();
+    pool->born_generation = rail__fork_generation();
     atomic_init(&pool->state, POOL_RUNNING);
 
     /* Room for the capacity plus some tombstones still in the ring;
@@ -167,7 +167,7 @@ int rail_pool_create(rail_pool **out, const rail_options *opts)
         cells = o.queue_capacity + (o.queue_capacity < 1024 ? o.queue_capacity : 1024);
     if (cells < 64)
         cells = 64;
-    int rc = ring_init(&pool->injector, cells);
+    int rc = rail__ring_init(&pool->injector, cells);
     if (rc != 0) {
         free(pool);
         return rc;
@@ -179,7 +179,7 @@ int rail_pool_create(rail_pool **out, const rail_options *opts)
 
     pthread_mutex_lock(&pool->lock);
     for (unsigned i = 0; i < pool->threads && rc == 0; i++)
-        rc = worker_start_locked(pool, &pool->workers[i]);
+        rc = rail__worker_start_locked(pool, &pool->workers[i]);
     if (rc != 0) {
         join_workers_locked(pool); /* the ones that did start */
         pthread_mutex_unlock(&pool->lock);
@@ -209,7 +209,7 @@ static int pool_is_idle(rail_pool *pool)
                 atomic_load_explicit(&w->dropped, memory_order_acquire);
     }
     atomic_thread_fence(memory_order_seq_cst);
-    uint64_t submitted = atomic_load_explicit(&pool->injector.enq, memory_order_acquire) +
+    uint64_t submitted = ring_claimed(&pool->injector) +
                          atomic_load_explicit(&pool->overflow_pushed, memory_order_acquire);
     for (unsigned i = 0; i < pool->threads; i++)
         submitted += atomic_load_explicit(&pool->workers[i].submitted, memory_order_acquire);
@@ -218,7 +218,7 @@ static int pool_is_idle(rail_pool *pool)
 
 /* Wakes threads waiting for idleness, if any. Called after something was
  * counted over; the seq_cst load pairs with idle_waiter_enter()'s fence. */
-void pool_notify_idle(rail_pool *pool)
+void rail__pool_notify_idle(rail_pool *pool)
 {
     if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) == 0)
         return;
@@ -232,9 +232,10 @@ void pool_notify_idle(rail_pool *pool)
 static int wait_idle_cond_locked(rail_pool *pool, const struct timespec *deadline)
 {
     if (atomic_load_explicit(&pool->vacant, memory_order_relaxed) != 0 &&
-        pool_state(pool) != POOL_STOPPED)
-        pool_respawn_locked(pool);
-    return cond_wait_until(&pool->idle_cond, &pool->lock, deadline) == ETIMEDOUT ? ETIMEDOUT : 0;
+        rail__pool_state(pool) != POOL_STOPPED)
+        rail__pool_respawn_locked(pool);
+    return rail__cond_wait_until(&pool->idle_cond, &pool->lock, deadline) == ETIMEDOUT ? ETIMEDOUT
+                                                                                       : 0;
 }
 
 static void idle_waiter_enter(rail_pool *pool)
@@ -250,11 +251,11 @@ static void idle_waiter_leave(rail_pool *pool)
 
 int rail_wait_idle(rail_pool *pool, const struct timespec *deadline)
 {
-    if (pool == NULL || !deadline_valid(deadline))
+    if (pool == NULL || !rail__deadline_valid(deadline))
         return EINVAL;
     if (pool_forked(pool))
         return ECHILD;
-    if (worker_self(pool) != NULL)
+    if (rail__worker_self(pool) != NULL)
         return EDEADLK;
     int rc = 0;
     pthread_mutex_lock(&pool->lock);
@@ -274,14 +275,14 @@ int rail_wait_idle(rail_pool *pool, const struct timespec *deadline)
  * any more (a void claim, a cancelled future's leftover) are only skipped,
  * whenever they are taken, and not counted.
  */
-void pool_drop(rail_pool *pool, struct worker *w, struct job *job)
+void rail__pool_drop(rail_pool *pool, struct worker *w, struct job *job)
 {
     switch (job->kind) {
     case JOB_VOID: /* counted over by its submitter */
         atomic_fetch_sub_explicit(&pool->tombstones, 1, memory_order_relaxed);
         return;
     case JOB_FUTURE:
-        if (!future_drop(job->owner))
+        if (!rail__future_drop(job->owner))
             return; /* a tombstone, not a job */
         break;
     case JOB_HELPER: /* the library's own: no user work to report */
@@ -306,30 +307,31 @@ void pool_drop(rail_pool *pool, struct worker *w, struct job *job)
 static void drop_all(rail_pool *pool)
 {
     struct job job;
-    while (ring_pop(&pool->injector, &job))
-        pool_drop(pool, NULL, &job);
-    while (overflow_pop(pool, &job))
-        pool_drop(pool, NULL, &job);
+    while (rail__ring_pop(&pool->injector, &job))
+        rail__pool_drop(pool, NULL, &job);
+    while (rail__overflow_pop(pool, &job))
+        rail__pool_drop(pool, NULL, &job);
     for (unsigned i = 0; i < pool->threads; i++) {
         int r;
-        while ((r = deque_steal(&pool->workers[i].deque, &job)) != 0)
+        while ((r = rail__deque_steal(&pool->workers[i].deque, &job)) != 0)
             if (r == 1)
-                pool_drop(pool, NULL, &job);
+                rail__pool_drop(pool, NULL, &job);
     }
-    pool_notify_idle(pool);
+    rail__pool_notify_idle(pool);
 }
 
 int rail_shutdown(rail_pool *pool, rail_shutdown_mode mode, const struct timespec *deadline)
 {
-    if (pool == NULL || (mode != RAIL_DRAIN && mode != RAIL_DISCARD) || !deadline_valid(deadline))
+    if (pool == NULL || (mode != RAIL_DRAIN && mode != RAIL_DISCARD) ||
+        !rail__deadline_valid(deadline))
         return EINVAL;
     if (pool_forked(pool))
         return ECHILD;
-    if (worker_self(pool) != NULL)
+    if (rail__worker_self(pool) != NULL)
         return EDEADLK;
 
     pthread_mutex_lock(&pool->lock);
-    int state = pool_state(pool);
+    int state = rail__pool_state(pool);
     if (state == POOL_RUNNING)
         state = POOL_DRAINING;
     if (mode == RAIL_DISCARD && state == POOL_DRAINING)
@@ -337,14 +339,14 @@ int rail_shutdown(rail_pool *pool, rail_shutdown_mode mode, const struct timespe
     atomic_store_explicit(&pool->state, state, memory_order_seq_cst);
     pthread_mutex_unlock(&pool->lock);
 
-    pool_wake_space_waiters(pool); /* blocked submitters: ESHUTDOWN */
+    rail__pool_wake_space_waiters(pool); /* blocked submitters: ESHUTDOWN */
     if (state == POOL_DISCARDING)
         drop_all(pool);
 
     int rc = 0;
     pthread_mutex_lock(&pool->lock);
     idle_waiter_enter(pool);
-    while (pool_state(pool) != POOL_STOPPED) {
+    while (rail__pool_state(pool) != POOL_STOPPED) {
         if (!pool->joining && pool_is_idle(pool)) {
             join_workers_locked(pool);
             break;
@@ -354,7 +356,7 @@ int rail_shutdown(rail_pool *pool, rail_shutdown_mode mode, const struct timespe
         rc = wait_idle_cond_locked(pool, deadline);
     }
     idle_waiter_leave(pool);
-    if (pool_state(pool) == POOL_STOPPED)
+    if (rail__pool_state(pool) == POOL_STOPPED)
         rc = 0;
     pthread_mutex_unlock(&pool->lock);
     return rc;
@@ -368,7 +370,7 @@ void rail_pool_destroy(rail_pool *pool)
         free_pool(pool);
         return;
     }
-    if (worker_self(pool) != NULL) {
+    if (rail__worker_self(pool) != NULL) {
         fprintf(stderr, "rail: rail_pool_destroy() called from a worker of the same pool; "
                         "it would wait for itself forever\n");
         abort();
@@ -386,17 +388,17 @@ void rail_pool_stats(rail_pool *pool, rail_stats *out)
     if (pool_forked(pool))
         return;
     uint64_t dropped = atomic_load(&pool->outside_dropped) + atomic_load(&pool->cancelled);
-    size_t queued = ring_length(&pool->injector) + atomic_load(&pool->overflow_len);
+    size_t queued = rail__ring_length(&pool->injector) + atomic_load(&pool->overflow_len);
     size_t tombstones = atomic_load(&pool->tombstones);
     queued = queued > tombstones ? queued - tombstones : 0;
-    out->submitted = atomic_load(&pool->injector.enq) + atomic_load(&pool->overflow_pushed);
+    out->submitted = ring_claimed(&pool->injector) + atomic_load(&pool->overflow_pushed);
     for (unsigned i = 0; i < pool->threads; i++) {
         struct worker *w = &pool->workers[i];
         out->completed += atomic_load(&w->completed);
         dropped += atomic_load(&w->dropped);
         out->submitted += atomic_load(&w->submitted);
         out->busy += atomic_load(&w->busy);
-        queued += (size_t)deque_length(&w->deque);
+        queued += (size_t)rail__deque_length(&w->deque);
     }
     out->completed += atomic_load(&pool->taken_back);
     out->submitted -= atomic_load(&pool->voided);

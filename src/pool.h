@@ -94,8 +94,8 @@ struct rail_pool {
     pthread_attr_t attr;
 
     rail_options opts;
-    char name[11]; /* thread-name prefix; with "-NNNN" it fits Linux's 16 bytes */
-    unsigned fork_generation;
+    char name[11];            /* thread-name prefix; with "-NNNN" it fits Linux's 16 bytes */
+    unsigned born_generation; /* fork generation it was created in */
 };
 
 /* How a submission waits for room in a full queue. */
@@ -106,52 +106,52 @@ enum admit_mode {
 };
 
 /* submit.c */
-int pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mode,
-                const struct timespec *deadline);
-void pool_notify(rail_pool *pool);
-void pool_wake_one(rail_pool *pool);
-int overflow_pop(rail_pool *pool, struct job *job);
-void overflow_free(rail_pool *pool);
-void pool_wake_space_waiters(rail_pool *pool);
+int rail__pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mode,
+                      const struct timespec *deadline);
+void rail__pool_notify(rail_pool *pool);
+void rail__pool_wake_one(rail_pool *pool);
+int rail__overflow_pop(rail_pool *pool, struct job *job);
+void rail__overflow_free(rail_pool *pool);
+void rail__pool_wake_space_waiters(rail_pool *pool);
 
 /* worker.c */
-int worker_start_locked(rail_pool *pool, struct worker *w);
-void pool_respawn_locked(rail_pool *pool);
-void pool_respawn(rail_pool *pool);
-struct worker *worker_self(const rail_pool *pool);
-int pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline);
-void worker_execute(struct worker *w, struct job *job);
-int worker_take_back(struct worker *w, const void *owner);
-void pool_wake_all(rail_pool *pool);
-int pool_work_visible(rail_pool *pool);
+int rail__worker_start_locked(rail_pool *pool, struct worker *w);
+void rail__pool_respawn_locked(rail_pool *pool);
+void rail__pool_respawn(rail_pool *pool);
+struct worker *rail__worker_self(const rail_pool *pool);
+int rail__pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline);
+int rail__worker_take_back(struct worker *w, const void *owner);
+void rail__pool_wake_all(rail_pool *pool);
+int rail__pool_work_visible(rail_pool *pool);
 
 /* pool.c */
-void pool_drop(rail_pool *pool, struct worker *w, struct job *job);
-void pool_notify_idle(rail_pool *pool);
-int pool_state(const rail_pool *pool);
+void rail__pool_drop(rail_pool *pool, struct worker *w, struct job *job);
+void rail__pool_notify_idle(rail_pool *pool);
+int rail__pool_state(const rail_pool *pool);
 
 /* group.c */
-int group_try_add_helper(rail_group *group, rail_fn fn, void *arg);
+int rail__group_try_add_helper(rail_group *group, rail_fn fn, void *arg);
 
 /* future.c */
-int future_claim(void *future);
-int future_drop(void *future);
-int future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b);
-void future_finish(void *future, int status);
-void future_unclaimed_popped(void *future);
-void future_run(void *future);
+int rail__future_claim(rail_future *future);
+int rail__future_drop(rail_future *future);
+int rail__future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b);
+void rail__future_finish(rail_future *future, int status);
+void rail__future_unclaimed_popped(rail_future *future);
+void rail__future_run(rail_future *future);
 
 /* deadline.c */
-int deadline_valid(const struct timespec *deadline);
-int cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, const struct timespec *deadline);
+int rail__deadline_valid(const struct timespec *deadline);
+int rail__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
+                          const struct timespec *deadline);
 
 /* fork.c */
-unsigned fork_generation(void);
+unsigned rail__fork_generation(void);
 
 /* The pool was created by the parent of a fork(): it has no workers here. */
 static inline int pool_forked(const rail_pool *pool)
 {
-    return pool->fork_generation != fork_generation();
+    return pool->born_generation != rail__fork_generation();
 }
 
 /* Adds to a counter only its one writer updates: no RMW needed. */

@@ -40,14 +40,14 @@ static int wake_wanted(rail_pool *pool)
  * them: without that second look a worker could sleep with their jobs
  * queued (the TSan stress run hung exactly so).
  */
-void pool_wake_one(rail_pool *pool)
+void rail__pool_wake_one(rail_pool *pool)
 {
     while (atomic_exchange_explicit(&pool->waking, 1, memory_order_seq_cst) == 0) {
         atomic_fetch_add_explicit(&pool->epoch, 1, memory_order_seq_cst);
-        if (futex_wake(&pool->epoch, 1) != 0)
+        if (rail__futex_wake(&pool->epoch, 1) != 0)
             return; /* the woken worker clears the flag */
         atomic_store_explicit(&pool->waking, 0, memory_order_seq_cst);
-        if (!wake_wanted(pool) || !pool_work_visible(pool))
+        if (!wake_wanted(pool) || !rail__pool_work_visible(pool))
             return;
     }
 }
@@ -58,10 +58,10 @@ void pool_wake_one(rail_pool *pool)
  * store). Wakes one sleeper unless someone is already searching. The loads
  * are seq_cst too, which orders them after the publication with no fence.
  */
-void pool_notify(rail_pool *pool)
+void rail__pool_notify(rail_pool *pool)
 {
     if (wake_wanted(pool))
-        pool_wake_one(pool);
+        rail__pool_wake_one(pool);
 }
 
 /* Counts a submission refused after it was counted: it is over at once. That
@@ -71,7 +71,7 @@ void pool_notify(rail_pool *pool)
 static void count_voided(rail_pool *pool)
 {
     atomic_fetch_add_explicit(&pool->voided, 1, memory_order_seq_cst);
-    pool_notify_idle(pool);
+    rail__pool_notify_idle(pool);
 }
 
 /* An unbounded pool's jobs beyond the ring. The state is checked after the
@@ -106,7 +106,7 @@ static int overflow_push(rail_pool *pool, const struct job *job)
     return 0;
 }
 
-int overflow_pop(rail_pool *pool, struct job *job)
+int rail__overflow_pop(rail_pool *pool, struct job *job)
 {
     if (atomic_load_explicit(&pool->overflow_len, memory_order_acquire) == 0)
         return 0;
@@ -130,7 +130,7 @@ int overflow_pop(rail_pool *pool, struct job *job)
     return got;
 }
 
-void overflow_free(rail_pool *pool)
+void rail__overflow_free(rail_pool *pool)
 {
     while (pool->overflow_head != NULL) {
         struct overflow_node *n = pool->overflow_head;
@@ -162,7 +162,7 @@ static int try_push_outside(rail_pool *pool, const struct job *job)
     if (atomic_load_explicit(&pool->state, memory_order_relaxed) != POOL_RUNNING)
         return ESHUTDOWN; /* the common refusal, without touching the ring */
     size_t pos;
-    struct ring_cell *cell = ring_claim(&pool->injector, ring_limit(pool), &pos);
+    struct ring_cell *cell = rail__ring_claim(&pool->injector, ring_limit(pool), &pos);
     if (cell == NULL) /* full; an unbounded pool spills over */
         return pool->capacity == 0 ? overflow_push(pool, job) : EAGAIN;
     if (atomic_load_explicit(&pool->state, memory_order_seq_cst) != POOL_RUNNING) {
@@ -170,16 +170,16 @@ static int try_push_outside(rail_pool *pool, const struct job *job)
          * queued (or against the capacity) until someone pops it. */
         atomic_fetch_add_explicit(&pool->tombstones, 1, memory_order_relaxed);
         count_voided(pool);
-        ring_publish(cell, pos, &(struct job){.kind = JOB_VOID});
+        rail__ring_publish(cell, pos, &(struct job){.kind = JOB_VOID});
         return ESHUTDOWN;
     }
-    ring_publish(cell, pos, job);
+    rail__ring_publish(cell, pos, job);
     return 0;
 }
 
 static int has_room(rail_pool *pool)
 {
-    return ring_length(&pool->injector) < ring_limit(pool);
+    return rail__ring_length(&pool->injector) < ring_limit(pool);
 }
 
 /*
@@ -195,7 +195,7 @@ static int wait_for_room(rail_pool *pool, const struct timespec *deadline)
     atomic_thread_fence(memory_order_seq_cst);
     while (!has_room(pool) &&
            atomic_load_explicit(&pool->state, memory_order_acquire) == POOL_RUNNING) {
-        if (cond_wait_until(&pool->space_cond, &pool->space_lock, deadline) == ETIMEDOUT) {
+        if (rail__cond_wait_until(&pool->space_cond, &pool->space_lock, deadline) == ETIMEDOUT) {
             rc = ETIMEDOUT;
             break;
         }
@@ -205,7 +205,7 @@ static int wait_for_room(rail_pool *pool, const struct timespec *deadline)
     return rc;
 }
 
-void pool_wake_space_waiters(rail_pool *pool)
+void rail__pool_wake_space_waiters(rail_pool *pool)
 {
     pthread_mutex_lock(&pool->space_lock);
     pthread_cond_broadcast(&pool->space_cond);
@@ -219,7 +219,7 @@ static int submit_outside(rail_pool *pool, const struct job *job, enum admit_mod
     for (;;) {
         int rc = try_push_outside(pool, job);
         if (rc == 0) {
-            pool_notify(pool);
+            rail__pool_notify(pool);
             return 0;
         }
         if (rc != EAGAIN || mode == ADMIT_QUIET)
@@ -245,35 +245,35 @@ static int submit_inside(struct worker *w, const struct job *job)
     if (state == POOL_DISCARDING || state == POOL_STOPPED)
         return ESHUTDOWN;
     counter_add(&w->submitted, 1);
-    if (deque_push(&w->deque, job) != 0) {
+    if (rail__deque_push(&w->deque, job) != 0) {
         counter_add(&w->submitted, (uint64_t)-1);
         return ENOMEM;
     }
-    pool_notify(pool);
+    rail__pool_notify(pool);
     return 0;
 }
 
-int pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mode,
-                const struct timespec *deadline)
+int rail__pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mode,
+                      const struct timespec *deadline)
 {
-    struct worker *w = worker_self(pool);
+    struct worker *w = rail__worker_self(pool);
     if (w != NULL)
         return submit_inside(w, job);
     int rc = submit_outside(pool, job, mode, deadline);
     if (rc == 0)
-        pool_respawn(pool);
+        rail__pool_respawn(pool);
     return rc;
 }
 
 static int submit(rail_pool *pool, rail_fn fn, void *arg, enum admit_mode mode,
                   const struct timespec *deadline)
 {
-    if (pool == NULL || fn == NULL || !deadline_valid(deadline))
+    if (pool == NULL || fn == NULL || !rail__deadline_valid(deadline))
         return EINVAL;
     if (pool_forked(pool))
         return ECHILD;
     struct job job = {.fn = fn, .arg = arg, .owner = NULL, .kind = JOB_PLAIN};
-    return pool_submit(pool, &job, mode, deadline);
+    return rail__pool_submit(pool, &job, mode, deadline);
 }
 
 int rail_submit(rail_pool *pool, rail_fn fn, void *arg)

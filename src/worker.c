@@ -15,7 +15,7 @@
  * without a futex round trip. Only one worker searches at a time. */
 #define SEARCH_ROUNDS 64
 #define SEARCH_PAUSES 16
-/* Nested helps with jobs not from a waiter's own deque; see pool_wait(). */
+/* Nested helps with jobs not from a waiter's own deque; see rail__pool_wait(). */
 #define HELP_FOREIGN_MAX 16
 
 enum { FOUND_NONE, FOUND_OWN, FOUND_FOREIGN };
@@ -49,7 +49,7 @@ static inline void cpu_relax(void)
 #endif
 }
 
-struct worker *worker_self(const rail_pool *pool)
+struct worker *rail__worker_self(const rail_pool *pool)
 {
     return self != NULL && self->pool == pool ? self : NULL;
 }
@@ -64,7 +64,7 @@ int rail_worker_index(void)
 static void took_outside_job(rail_pool *pool)
 {
     if (pool->capacity != 0 && atomic_load_explicit(&pool->space_waiters, memory_order_seq_cst))
-        pool_wake_space_waiters(pool);
+        rail__pool_wake_space_waiters(pool);
 }
 
 static int steal(struct worker *w, struct job *job)
@@ -77,7 +77,7 @@ static int steal(struct worker *w, struct job *job)
             unsigned v = (w->victim + i) % pool->threads;
             if (v == w->index)
                 continue;
-            int r = deque_steal(&pool->workers[v].deque, job);
+            int r = rail__deque_steal(&pool->workers[v].deque, job);
             if (r == 1) {
                 w->victim = v;
                 return 1;
@@ -94,17 +94,17 @@ static int steal(struct worker *w, struct job *job)
 static int find_work(struct worker *w, struct job *job, int foreign_ok)
 {
     rail_pool *pool = w->pool;
-    if (deque_pop(&w->deque, job))
+    if (rail__deque_pop(&w->deque, job))
         return FOUND_OWN;
     if (!foreign_ok)
         return FOUND_NONE;
-    if (ring_pop(&pool->injector, job)) {
+    if (rail__ring_pop(&pool->injector, job)) {
         took_outside_job(pool);
         return FOUND_FOREIGN;
     }
     if (pool->threads > 1 && steal(w, job))
         return FOUND_FOREIGN;
-    if (overflow_pop(pool, job))
+    if (rail__overflow_pop(pool, job))
         return FOUND_FOREIGN;
     return FOUND_NONE;
 }
@@ -115,7 +115,7 @@ static void finish(void *owner, unsigned kind, int status)
     if (kind == JOB_LATCH || kind == JOB_HELPER)
         latch_done(owner, status);
     else if (kind == JOB_FUTURE)
-        future_finish(owner, status);
+        rail__future_finish(owner, status);
 }
 
 static void push_frame(struct worker *w, const struct job *job)
@@ -136,23 +136,23 @@ static void push_frame(struct worker *w, const struct job *job)
 }
 
 /* Runs (or, while discarding, drops) a job this worker has taken. */
-void worker_execute(struct worker *w, struct job *job)
+static void worker_execute(struct worker *w, struct job *job)
 {
     rail_pool *pool = w->pool;
     if (job->kind == JOB_VOID ||
         atomic_load_explicit(&pool->state, memory_order_relaxed) == POOL_DISCARDING) {
-        pool_drop(pool, w, job); /* a void entry is only skipped there */
+        rail__pool_drop(pool, w, job); /* a void entry is only skipped there */
         return;
     }
-    if (job->kind == JOB_FUTURE && !future_claim(job->owner)) {
-        future_unclaimed_popped(job->owner); /* cancelled while queued */
+    if (job->kind == JOB_FUTURE && !rail__future_claim(job->owner)) {
+        rail__future_unclaimed_popped(job->owner); /* cancelled while queued */
         return;
     }
     push_frame(w, job);
     if (w->depth == 1)
         atomic_store_explicit(&w->busy, 1, memory_order_relaxed);
     if (job->kind == JOB_FUTURE)
-        future_run(job->owner);
+        rail__future_run(job->owner);
     else
         job->fn(job->arg);
     if (--w->depth == 0)
@@ -170,9 +170,9 @@ void worker_execute(struct worker *w, struct job *job)
  * of the recursion. With nothing it may run, it sleeps on the latch: what it
  * waits for is then running elsewhere. The deadline is checked only then.
  */
-int pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline)
+int rail__pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline)
 {
-    struct worker *w = worker_self(pool);
+    struct worker *w = rail__worker_self(pool);
     if (w == NULL)
         return latch_sleep(latch, deadline);
     while (!latch_open(latch)) {
@@ -199,10 +199,10 @@ int pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadl
  * first half pushed above it and left), or the deque is empty. 1 if the job
  * was found and has run.
  */
-int worker_take_back(struct worker *w, const void *owner)
+int rail__worker_take_back(struct worker *w, const void *owner)
 {
     struct job job;
-    while (deque_pop(&w->deque, &job)) {
+    while (rail__deque_pop(&w->deque, &job)) {
         int mine = job.owner == owner;
         worker_execute(w, &job);
         if (mine)
@@ -211,20 +211,20 @@ int worker_take_back(struct worker *w, const void *owner)
     return 0;
 }
 
-void pool_wake_all(rail_pool *pool)
+void rail__pool_wake_all(rail_pool *pool)
 {
     atomic_fetch_add_explicit(&pool->epoch, 1, memory_order_seq_cst);
-    futex_wake(&pool->epoch, FUTEX_WAKE_ALL);
+    rail__futex_wake(&pool->epoch, FUTEX_WAKE_ALL);
 }
 
 /* Some job is waiting somewhere, published or only claimed (a snapshot). */
-int pool_work_visible(rail_pool *pool)
+int rail__pool_work_visible(rail_pool *pool)
 {
-    if (ring_length(&pool->injector) != 0 ||
+    if (rail__ring_length(&pool->injector) != 0 ||
         atomic_load_explicit(&pool->overflow_len, memory_order_seq_cst) != 0)
         return 1;
     for (unsigned i = 0; i < pool->threads; i++)
-        if (deque_length(&pool->workers[i].deque) > 0)
+        if (rail__deque_length(&pool->workers[i].deque) > 0)
             return 1;
     return 0;
 }
@@ -242,8 +242,9 @@ static void stop_searching(rail_pool *pool)
     if (atomic_fetch_sub_explicit(&pool->searching, 1, memory_order_seq_cst) != 1)
         return;
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&pool->sleepers, memory_order_relaxed) != 0 && pool_work_visible(pool))
-        pool_wake_one(pool);
+    if (atomic_load_explicit(&pool->sleepers, memory_order_relaxed) != 0 &&
+        rail__pool_work_visible(pool))
+        rail__pool_wake_one(pool);
 }
 
 /*
@@ -275,16 +276,16 @@ static int worker_idle(struct worker *w, struct job *job)
             atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
             return 1;
         }
-        if (pool_work_visible(pool)) { /* claimed, not yet published: look again */
+        if (rail__pool_work_visible(pool)) { /* claimed, not yet published: look again */
             atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
             continue;
         }
-        pool_notify_idle(pool);
+        rail__pool_notify_idle(pool);
         if (atomic_load_explicit(&pool->stop, memory_order_acquire)) {
             atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
             return 0;
         }
-        futex_wait(&pool->epoch, key, NULL);
+        rail__futex_wait(&pool->epoch, key, NULL);
         atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
         /* Awake (woken or not): the next submitter may wake someone again.
          * Submitters that saw the flag set published before it is cleared,
@@ -337,7 +338,7 @@ static void *worker_main(void *arg)
 }
 
 /* Starts the thread of slot w. Called with pool->lock held. */
-int worker_start_locked(rail_pool *pool, struct worker *w)
+int rail__worker_start_locked(rail_pool *pool, struct worker *w)
 {
     pthread_once(&exit_key_once, exit_key_create);
     if (exit_key_error != 0)
@@ -371,7 +372,7 @@ static void worker_ended(void *arg)
     pool->alive--;
     w->predecessor = pthread_self();
     w->has_predecessor = 1;
-    if (worker_start_locked(pool, w) == 0)
+    if (rail__worker_start_locked(pool, w) == 0)
         atomic_fetch_add_explicit(&pool->replaced, 1, memory_order_relaxed);
     else /* the slot stays empty; the next submission or wait tries again */
         atomic_fetch_add_explicit(&pool->vacant, 1, memory_order_relaxed);
@@ -391,11 +392,11 @@ static void worker_ended(void *arg)
 }
 
 /* Refills slots left empty when a replacement thread could not be created. */
-void pool_respawn_locked(rail_pool *pool)
+void rail__pool_respawn_locked(rail_pool *pool)
 {
     for (unsigned i = 0; i < pool->threads && pool->alive < pool->threads; i++) {
         struct worker *w = &pool->workers[i];
-        if (!w->alive && w->has_predecessor && worker_start_locked(pool, w) == 0) {
+        if (!w->alive && w->has_predecessor && rail__worker_start_locked(pool, w) == 0) {
             atomic_fetch_add_explicit(&pool->replaced, 1, memory_order_relaxed);
             atomic_fetch_sub_explicit(&pool->vacant, 1, memory_order_relaxed);
         }
@@ -403,12 +404,12 @@ void pool_respawn_locked(rail_pool *pool)
 }
 
 /* After a submission: a pool with empty slots may have no worker at all. */
-void pool_respawn(rail_pool *pool)
+void rail__pool_respawn(rail_pool *pool)
 {
     if (atomic_load_explicit(&pool->vacant, memory_order_relaxed) == 0)
         return;
     pthread_mutex_lock(&pool->lock);
     if (atomic_load_explicit(&pool->state, memory_order_relaxed) != POOL_STOPPED)
-        pool_respawn_locked(pool);
+        rail__pool_respawn_locked(pool);
     pthread_mutex_unlock(&pool->lock);
 }
