@@ -55,7 +55,6 @@ static void sync_destroy(rail_pool *pool)
     pthread_cond_destroy(&pool->space_cond);
     pthread_mutex_destroy(&pool->lock);
     pthread_mutex_destroy(&pool->space_lock);
-    pthread_mutex_destroy(&pool->overflow_lock);
     pthread_attr_destroy(&pool->attr);
 }
 
@@ -71,8 +70,7 @@ static int sync_init(rail_pool *pool)
     /* On Linux none of these can fail; elsewhere report it, and leak rather
      * than destroy objects that were never initialised. */
     if (pthread_mutex_init(&pool->lock, NULL) != 0 ||
-        pthread_mutex_init(&pool->space_lock, NULL) != 0 ||
-        pthread_mutex_init(&pool->overflow_lock, NULL) != 0 || cond_init(&pool->idle_cond) != 0 ||
+        pthread_mutex_init(&pool->space_lock, NULL) != 0 || cond_init(&pool->idle_cond) != 0 ||
         cond_init(&pool->space_cond) != 0)
         return ENOMEM;
     return 0;
@@ -88,7 +86,7 @@ static void free_pool(rail_pool *pool)
         free(pool->workers);
     }
     rail__ring_destroy(&pool->injector);
-    rail__overflow_free(pool);
+    rail__overflow_destroy(&pool->overflow);
     free(pool);
 }
 
@@ -119,8 +117,7 @@ static int init_workers(rail_pool *pool)
 static void join_workers_locked(rail_pool *pool)
 {
     pool->joining = 1;
-    atomic_store_explicit(&pool->stop, 1, memory_order_seq_cst);
-    rail__pool_wake_all(pool);
+    rail__sleep_stop(pool);
     pthread_mutex_unlock(&pool->lock);
     /* The pool is idle: no job runs, so no slot changes hands while we join. */
     for (unsigned i = 0; i < pool->threads; i++) {
@@ -161,7 +158,7 @@ int rail_pool_create(rail_pool **out, const rail_options *opts)
     atomic_init(&pool->state, POOL_RUNNING);
 
     /* Room for the capacity plus some tombstones still in the ring;
-     * an unbounded pool spills into the overflow list past 4096. */
+     * an unbounded pool spills into the overflow queue past 4096. */
     size_t cells = 4096;
     if (o.queue_capacity != 0)
         cells = o.queue_capacity + (o.queue_capacity < 1024 ? o.queue_capacity : 1024);
@@ -302,14 +299,14 @@ void rail__pool_drop(rail_pool *pool, struct worker *w, struct job *job)
 }
 
 /* The shutdown caller drops every job it can reach: the injector, the
- * overflow list, and each deque (stealing works from any thread). A job a
+ * overflow queue, and each deque (stealing works from any thread). A job a
  * running job pushes after this is dropped by the worker that takes it. */
 static void drop_all(rail_pool *pool)
 {
     struct job job;
     while (rail__ring_pop(&pool->injector, &job))
         rail__pool_drop(pool, NULL, &job);
-    while (rail__overflow_pop(pool, &job))
+    while (rail__overflow_pop(&pool->overflow, &job))
         rail__pool_drop(pool, NULL, &job);
     for (unsigned i = 0; i < pool->threads; i++) {
         int r;
@@ -388,7 +385,7 @@ void rail_pool_stats(rail_pool *pool, rail_stats *out)
     if (pool_forked(pool))
         return;
     uint64_t dropped = atomic_load(&pool->outside_dropped) + atomic_load(&pool->cancelled);
-    size_t queued = rail__ring_length(&pool->injector) + atomic_load(&pool->overflow_len);
+    size_t queued = rail__ring_length(&pool->injector) + rail__overflow_length(&pool->overflow);
     size_t tombstones = atomic_load(&pool->tombstones);
     queued = queued > tombstones ? queued - tombstones : 0;
     out->submitted = ring_claimed(&pool->injector) + atomic_load(&pool->overflow_pushed);

@@ -8,8 +8,10 @@
 #include "deque.h"
 #include "job.h"
 #include "latch.h"
+#include "overflow.h"
 #include "rail.h"
 #include "ring.h"
+#include "sleep.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -55,12 +57,10 @@ enum pool_state {
 struct rail_pool {
     struct ring injector; /* outside jobs */
 
-    _Alignas(64) atomic_uint epoch; /* futex word idle workers sleep on */
-    _Alignas(64) atomic_uint sleepers;
-    _Alignas(64) atomic_uint searching;
-    atomic_uint waking; /* a wake is on its way: don't send another */
+    struct overflow overflow; /* an unbounded pool's jobs beyond the ring */
+    struct sleep sleep;       /* idle workers and their wakes: sleep.c */
+
     _Alignas(64) atomic_int state;
-    atomic_int stop;          /* workers exit when set (the pool is idle then) */
     atomic_size_t tombstones; /* injector entries that are not jobs: cancelled
                                  futures, void claims */
     atomic_uint space_waiters;
@@ -76,11 +76,7 @@ struct rail_pool {
     atomic_uint_fast64_t rejected;
     atomic_uint_fast64_t replaced;
 
-    /* Unbounded pools: what the injector had no room for. */
-    pthread_mutex_t overflow_lock;
-    struct overflow_node *overflow_head, *overflow_tail;
-    atomic_size_t overflow_len;
-    atomic_uint_fast64_t overflow_pushed;
+    atomic_uint_fast64_t overflow_pushed; /* claims on the overflow: submissions */
 
     pthread_mutex_t space_lock; /* outside submitters blocked on a full queue */
     pthread_cond_t space_cond;
@@ -108,10 +104,6 @@ enum admit_mode {
 /* submit.c */
 int rail__pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mode,
                       const struct timespec *deadline);
-void rail__pool_notify(rail_pool *pool);
-void rail__pool_wake_one(rail_pool *pool);
-int rail__overflow_pop(rail_pool *pool, struct job *job);
-void rail__overflow_free(rail_pool *pool);
 void rail__pool_wake_space_waiters(rail_pool *pool);
 
 /* worker.c */
@@ -121,8 +113,7 @@ void rail__pool_respawn(rail_pool *pool);
 struct worker *rail__worker_self(const rail_pool *pool);
 int rail__pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline);
 int rail__worker_take_back(struct worker *w, const void *owner);
-void rail__pool_wake_all(rail_pool *pool);
-int rail__pool_work_visible(rail_pool *pool);
+int rail__worker_find_work(struct worker *w, struct job *job);
 
 /* pool.c */
 void rail__pool_drop(rail_pool *pool, struct worker *w, struct job *job);

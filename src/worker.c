@@ -1,20 +1,17 @@
 /*
  * worker.c - the worker threads: where they look for work, how they run a
- * job, how they wait (helping) and sleep, and how a worker whose job ended
- * its thread is replaced. The protocols are in docs/design.md.
+ * job, how they wait (helping), and how a worker whose job ended its thread
+ * is replaced. How they sleep when idle is sleep.c's.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "pool.h"
+
+#include "spin.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Rounds of look-then-pause an idle worker spends searching before it
- * sleeps: a few microseconds, enough to catch the next job of a stream
- * without a futex round trip. Only one worker searches at a time. */
-#define SEARCH_ROUNDS 64
-#define SEARCH_PAUSES 16
 /* Nested helps with jobs not from a waiter's own deque; see rail__pool_wait(). */
 #define HELP_FOREIGN_MAX 16
 
@@ -38,15 +35,6 @@ static void worker_ended(void *arg);
 static void exit_key_create(void)
 {
     exit_key_error = pthread_key_create(&exit_key, worker_ended);
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
 }
 
 struct worker *rail__worker_self(const rail_pool *pool)
@@ -104,9 +92,15 @@ static int find_work(struct worker *w, struct job *job, int foreign_ok)
     }
     if (pool->threads > 1 && steal(w, job))
         return FOUND_FOREIGN;
-    if (rail__overflow_pop(pool, job))
+    if (pool->capacity == 0 && rail__overflow_pop(&pool->overflow, job))
         return FOUND_FOREIGN;
     return FOUND_NONE;
+}
+
+/* For the idle path (sleep.c): 1 with a job from anywhere. */
+int rail__worker_find_work(struct worker *w, struct job *job)
+{
+    return find_work(w, job, 1) != FOUND_NONE;
 }
 
 /* Tells a job's owner it is over. */
@@ -211,89 +205,6 @@ int rail__worker_take_back(struct worker *w, const void *owner)
     return 0;
 }
 
-void rail__pool_wake_all(rail_pool *pool)
-{
-    atomic_fetch_add_explicit(&pool->epoch, 1, memory_order_seq_cst);
-    rail__futex_wake(&pool->epoch, FUTEX_WAKE_ALL);
-}
-
-/* Some job is waiting somewhere, published or only claimed (a snapshot). */
-int rail__pool_work_visible(rail_pool *pool)
-{
-    if (rail__ring_length(&pool->injector) != 0 ||
-        atomic_load_explicit(&pool->overflow_len, memory_order_seq_cst) != 0)
-        return 1;
-    for (unsigned i = 0; i < pool->threads; i++)
-        if (rail__deque_length(&pool->workers[i].deque) > 0)
-            return 1;
-    return 0;
-}
-
-/*
- * The searcher found a job. If more are waiting and nobody else searches,
- * wake a sleeper to search in its place, or a burst would be served by one
- * worker (Go's scheduler does the same). Only then: a futex wake costs the
- * found job tens of microseconds on a VM. A submitter that saw us searching
- * and so woke nobody published its job before its fence; ours comes after
- * the decrement, so work_visible() sees that job.
- */
-static void stop_searching(rail_pool *pool)
-{
-    if (atomic_fetch_sub_explicit(&pool->searching, 1, memory_order_seq_cst) != 1)
-        return;
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&pool->sleepers, memory_order_relaxed) != 0 &&
-        rail__pool_work_visible(pool))
-        rail__pool_wake_one(pool);
-}
-
-/*
- * The sleeping half of the protocol (docs/design.md). Returns 1 with a job,
- * or 0 when the pool stops.
- */
-static int worker_idle(struct worker *w, struct job *job)
-{
-    rail_pool *pool = w->pool;
-    for (;;) {
-        /* Search only if nobody else is: more spinners just take CPU from
-         * the threads that make work (on 2 cores, the submitter). */
-        if (atomic_fetch_add_explicit(&pool->searching, 1, memory_order_seq_cst) == 0) {
-            for (int round = 0; round < SEARCH_ROUNDS; round++) {
-                if (find_work(w, job, 1) != FOUND_NONE) {
-                    stop_searching(pool);
-                    return 1;
-                }
-                for (int i = 0; i < SEARCH_PAUSES; i++)
-                    cpu_relax();
-            }
-        }
-        atomic_fetch_sub_explicit(&pool->searching, 1, memory_order_seq_cst);
-
-        unsigned key = atomic_load_explicit(&pool->epoch, memory_order_acquire);
-        atomic_fetch_add_explicit(&pool->sleepers, 1, memory_order_seq_cst);
-        atomic_thread_fence(memory_order_seq_cst);
-        if (find_work(w, job, 1) != FOUND_NONE) {
-            atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
-            return 1;
-        }
-        if (rail__pool_work_visible(pool)) { /* claimed, not yet published: look again */
-            atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
-            continue;
-        }
-        rail__pool_notify_idle(pool);
-        if (atomic_load_explicit(&pool->stop, memory_order_acquire)) {
-            atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
-            return 0;
-        }
-        rail__futex_wait(&pool->epoch, key, NULL);
-        atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
-        /* Awake (woken or not): the next submitter may wake someone again.
-         * Submitters that saw the flag set published before it is cleared,
-         * and this worker looks for their jobs before it sleeps again. */
-        atomic_store_explicit(&pool->waking, 0, memory_order_seq_cst);
-    }
-}
-
 static void name_thread(const rail_pool *pool, unsigned index)
 {
 #if defined(__linux__) && defined(__GLIBC__)
@@ -325,7 +236,7 @@ static void *worker_main(void *arg)
 
     struct job job;
     for (;;) {
-        if (find_work(w, &job, 1) == FOUND_NONE && !worker_idle(w, &job))
+        if (find_work(w, &job, 1) == FOUND_NONE && !rail__sleep_idle(w, &job))
             break;
         worker_execute(w, &job);
     }
