@@ -6,7 +6,8 @@
  * cancel and discard move it from QUEUED to CANCELLED. A cancelled job's
  * entry stays in its queue as a tombstone until a worker passes it.
  */
-#include "pool.h"
+#include "future.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -120,31 +121,40 @@ int rail__future_drop(rail_future *f)
 }
 
 /*
- * rail_join from an outside thread: b(arg) is queued as a future, so that
- * the caller can take it back with one CAS once a has run. A job in the ring
- * cannot be unlinked; its entry becomes a tombstone.
+ * rail_join's second half from an outside thread (join.c): fn(arg) queued
+ * as a future, never waiting for room, so that the caller can take it back
+ * with one CAS once the first half has run.
  */
-int rail__future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)
+int rail__future_offer(rail_pool *pool, rail_fn fn, void *arg, rail_future **future)
 {
-    struct rail_future *f;
-    int rc = future_submit(pool, NULL, b, arg_b, ADMIT_QUIET, &f);
-    if (rc == ESHUTDOWN)
-        return ESHUTDOWN;
-    a(arg_a);
-    if (rc != 0) { /* not queued: full, or out of memory */
-        b(arg_b);
+    return future_submit(pool, NULL, fn, arg, ADMIT_QUIET, future);
+}
+
+/* 1 if no worker has taken the offered job: the caller runs it and then
+ * calls rail__future_taken_back(). A job in the ring cannot be unlinked;
+ * its entry becomes a tombstone. */
+int rail__future_take_back(rail_future *f)
+{
+    if (!claim(f, FUTURE_RUNNING))
         return 0;
-    }
-    if (claim(f, FUTURE_RUNNING)) { /* no worker took it: run it here */
-        if (f->in_ring)
-            atomic_fetch_add_explicit(&pool->tombstones, 1, memory_order_relaxed);
-        b(arg_b);
-        atomic_fetch_add_explicit(&pool->taken_back, 1, memory_order_seq_cst);
-        rail__pool_notify_idle(pool);
-        future_unref(f);
-        return 0;
-    }
-    rc = rail__pool_wait(pool, &f->latch, NULL);
+    if (f->in_ring)
+        atomic_fetch_add_explicit(&f->pool->tombstones, 1, memory_order_relaxed);
+    return 1;
+}
+
+/* The caller has run the job it took back: it is over. */
+void rail__future_taken_back(rail_future *f)
+{
+    rail_pool *pool = f->pool;
+    atomic_fetch_add_explicit(&pool->taken_back, 1, memory_order_seq_cst);
+    rail__pool_notify_idle(pool);
+    future_unref(f);
+}
+
+/* A worker took the job: waits for its end; its status. */
+int rail__future_join(rail_future *f)
+{
+    int rc = rail__pool_wait(f->pool, &f->latch, NULL);
     if (rc == 0)
         rc = atomic_load_explicit(&f->latch.status, memory_order_relaxed);
     future_unref(f);

@@ -10,7 +10,7 @@
  * even if no helper ever starts (full queue, busy workers, a discarding
  * shutdown).
  */
-#include "pool.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdatomic.h>

@@ -2,7 +2,8 @@
  * pool.c - a pool's life: create, wait for idle, shut down (drain or
  * discard), destroy, stats.
  */
-#include "pool.h"
+#include "future.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,11 +1,12 @@
 /*
- * pool.h - the pool's private structures, shared by the library's files.
- * The protocols are described in docs/design.md; read it first.
+ * pool.h - the pool: its state, its queues and counters, and what the
+ * library's files share about submitting, dropping and waiting for idle.
+ * A worker is worker.h's, a future's internals future.h's. The protocols are
+ * described in docs/design.md; read it first.
  */
 #ifndef RAIL_POOL_H
 #define RAIL_POOL_H
 
-#include "deque.h"
 #include "job.h"
 #include "latch.h"
 #include "overflow.h"
@@ -17,42 +18,14 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-/* A job a worker is inside, so a pthread_exit() can finish it. */
-struct frame {
-    void *owner;
-    unsigned kind;
-};
-
-struct worker {
-    struct deque deque; /* this worker's jobs' jobs; top and bottom on their own lines */
-
-    /* Written by this worker only (or its replacement, after it); summed by readers. */
-    _Alignas(64) atomic_uint_fast64_t submitted; /* pushed on deque */
-    atomic_uint_fast64_t completed;
-    atomic_uint_fast64_t dropped; /* dropped while discarding */
-    atomic_uint busy;
-
-    /* The thread's own. */
-    struct frame *frames; /* jobs it is inside, outermost first */
-    unsigned depth, frames_cap;
-    unsigned foreign_depth; /* nested helps with jobs not from its deque */
-    unsigned victim;        /* where to start stealing next */
-
-    /* The slot; guarded by pool->lock. */
-    rail_pool *pool;
-    pthread_t thread;
-    pthread_t predecessor; /* a thread that ended in a job; joined by its replacement */
-    unsigned index;
-    unsigned char alive;
-    unsigned char has_predecessor;
-};
-
 enum pool_state {
     POOL_RUNNING,    /* accepting everything */
     POOL_DRAINING,   /* outside submissions refused; everything accepted runs */
     POOL_DISCARDING, /* all submissions refused; jobs not started are dropped */
     POOL_STOPPED,    /* workers joined */
 };
+
+struct worker;
 
 struct rail_pool {
     struct ring injector; /* outside jobs */
@@ -106,15 +79,6 @@ int rail__pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mo
                       const struct timespec *deadline);
 void rail__pool_wake_space_waiters(rail_pool *pool);
 
-/* worker.c */
-int rail__worker_start_locked(rail_pool *pool, struct worker *w);
-void rail__pool_respawn_locked(rail_pool *pool);
-void rail__pool_respawn(rail_pool *pool);
-struct worker *rail__worker_self(const rail_pool *pool);
-int rail__pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline);
-int rail__worker_take_back(struct worker *w, const void *owner);
-int rail__worker_find_work(struct worker *w, struct job *job);
-
 /* pool.c */
 void rail__pool_drop(rail_pool *pool, struct worker *w, struct job *job);
 void rail__pool_notify_idle(rail_pool *pool);
@@ -122,14 +86,8 @@ int rail__pool_state(const rail_pool *pool);
 
 /* group.c */
 int rail__group_try_add_helper(rail_group *group, rail_fn fn, void *arg);
-
-/* future.c */
-int rail__future_claim(rail_future *future);
-int rail__future_drop(rail_future *future);
-int rail__future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b);
-void rail__future_finish(rail_future *future, int status);
-void rail__future_unclaimed_popped(rail_future *future);
-void rail__future_run(rail_future *future);
+int rail__latch_submit(rail_pool *pool, struct latch *latch, rail_fn fn, void *arg, unsigned kind,
+                       enum admit_mode mode);
 
 /* deadline.c */
 int rail__deadline_valid(const struct timespec *deadline);

@@ -79,7 +79,7 @@
  *
  * A sleeping worker costs nothing: no timer, no polling.
  */
-#include "pool.h"
+#include "worker.h"
 
 #include "futex.h"
 #include "spin.h"

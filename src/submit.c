@@ -4,7 +4,7 @@
  * is full, the overflow queue), then a wake if one is needed (sleep.c).
  * Backpressure lives here.
  */
-#include "pool.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdint.h>

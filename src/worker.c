@@ -4,7 +4,8 @@
  * is replaced. How they sleep when idle is sleep.c's.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
-#include "pool.h"
+#include "worker.h"
+#include "future.h"
 
 #include "spin.h"
 
