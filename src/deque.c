@@ -90,7 +90,7 @@ int rail__deque_push(struct deque *d, const struct job *job)
     slot_write(a, b, job);
     /* The paper has a release fence and a relaxed store. seq_cst is stronger
      * and does double duty: it is the publication the sleep protocol orders
-     * against, so rail__pool_notify() needs no fence (docs/design.md), and a
+     * against, so rail__sleep_notify() needs no fence (sleep.c), and a
      * sanitizer sees the edge. */
     atomic_store_explicit(&d->bottom, b + 1, memory_order_seq_cst);
     return 0;
