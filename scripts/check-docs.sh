@@ -10,9 +10,7 @@ docs=("$@")
 
 # Every identifier in the code, comments and strings removed by the
 # preprocessor (-fpreprocessed: no macro expansion, no includes).
-words=$(for f in src/*.c src/*.h include/rail.h; do
-    cc -fpreprocessed -dD -E -P "$f" 2>/dev/null
-done | sed 's/"\([^"\\]\|\\.\)*"//g' | grep -oE '[A-Za-z_][A-Za-z0-9_]*' | sort -u)
+words=$(cat src/*.c src/*.h include/rail.h | cc -fpreprocessed -dD -E -P -x c - 2>/dev/null | sed 's/"\([^"\\]\|\\.\)*"//g' | grep -oE '[A-Za-z_][A-Za-z0-9_]*' | sort -u)
 
 status=0 checked=0
 for doc in "${docs[@]}"; do
