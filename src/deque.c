@@ -36,7 +36,8 @@ static void slot_read(struct deque_buf *b, int64_t i, struct job *job)
     job->fn = atomic_load_explicit(&s->fn, memory_order_relaxed);
     job->arg = atomic_load_explicit(&s->arg, memory_order_relaxed);
     job->owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    job->kind = atomic_load_explicit(&s->kind, memory_order_relaxed);
+    job->kind = (unsigned char)atomic_load_explicit(&s->kind, memory_order_relaxed);
+    job->level = 0; /* only outside jobs have a level */
 }
 
 int rail__deque_init(struct deque *d)

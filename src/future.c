@@ -27,6 +27,12 @@ struct rail_future {
                               must not count against the capacity */
 };
 
+/* A future's job is queued at the default priority. */
+static struct level *normal_level(rail_pool *pool)
+{
+    return &pool->levels[RAIL_PRIORITY_NORMAL];
+}
+
 static void future_unref(struct rail_future *f)
 {
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
@@ -66,7 +72,7 @@ void rail__future_finish(rail_future *f, int status)
 void rail__future_unclaimed_popped(rail_future *f)
 {
     if (f->in_ring)
-        atomic_fetch_sub_explicit(&f->pool->tombstones, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&normal_level(f->pool)->tombstones, 1, memory_order_relaxed);
     future_unref(f);
 }
 
@@ -138,7 +144,7 @@ int rail__future_take_back(rail_future *f)
     if (!claim(f, FUTURE_RUNNING))
         return 0;
     if (f->in_ring)
-        atomic_fetch_add_explicit(&f->pool->tombstones, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&normal_level(f->pool)->tombstones, 1, memory_order_relaxed);
     return 1;
 }
 
@@ -186,7 +192,7 @@ int rail_future_cancel(rail_future *f)
         return atomic_load_explicit(&f->state, memory_order_acquire) == FUTURE_CANCELLED ? 0
                                                                                          : EBUSY;
     if (f->in_ring) /* its entry stays until a worker passes it: don't count it */
-        atomic_fetch_add_explicit(&pool->tombstones, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&normal_level(pool)->tombstones, 1, memory_order_relaxed);
     latch_done(&f->latch, ECANCELED);
     atomic_fetch_add_explicit(&pool->cancelled, 1, memory_order_seq_cst);
     if (f->in_ring && atomic_load_explicit(&pool->space_waiters, memory_order_seq_cst) != 0)

@@ -86,9 +86,22 @@ static void free_pool(rail_pool *pool)
         }
         free(pool->workers);
     }
-    rail__ring_destroy(&pool->injector);
-    rail__overflow_destroy(&pool->overflow);
+    for (unsigned l = 0; l < RAIL_PRIORITIES; l++) {
+        rail__ring_destroy(&pool->levels[l].injector);
+        rail__overflow_destroy(&pool->levels[l].overflow);
+    }
     free(pool);
+}
+
+/* Each level's ring: room for the capacity plus some tombstones; an
+ * unbounded pool spills into the overflow queue past 4,096 NORMAL jobs (512
+ * at the other levels, less used). */
+static size_t ring_cells(size_t capacity, unsigned level)
+{
+    size_t cells = level == RAIL_PRIORITY_NORMAL ? 4096 : 512;
+    if (capacity != 0)
+        cells = capacity + (capacity < 1024 ? capacity : 1024);
+    return cells < 64 ? 64 : cells;
 }
 
 static int init_workers(rail_pool *pool)
@@ -158,19 +171,10 @@ int rail_pool_create(rail_pool **out, const rail_options *opts)
     pool->born_generation = rail__fork_generation();
     atomic_init(&pool->state, POOL_RUNNING);
 
-    /* Room for the capacity plus some tombstones still in the ring;
-     * an unbounded pool spills into the overflow queue past 4096. */
-    size_t cells = 4096;
-    if (o.queue_capacity != 0)
-        cells = o.queue_capacity + (o.queue_capacity < 1024 ? o.queue_capacity : 1024);
-    if (cells < 64)
-        cells = 64;
-    int rc = rail__ring_init(&pool->injector, cells);
-    if (rc != 0) {
-        free(pool);
-        return rc;
-    }
-    if ((rc = init_workers(pool)) != 0 || (rc = sync_init(pool)) != 0) {
+    int rc = 0;
+    for (unsigned l = 0; l < RAIL_PRIORITIES && rc == 0; l++)
+        rc = rail__ring_init(&pool->levels[l].injector, ring_cells(o.queue_capacity, l));
+    if (rc != 0 || (rc = init_workers(pool)) != 0 || (rc = sync_init(pool)) != 0) {
         free_pool(pool);
         return rc;
     }
@@ -199,16 +203,19 @@ static int pool_is_idle(rail_pool *pool)
 {
     uint64_t over = atomic_load_explicit(&pool->outside_dropped, memory_order_acquire) +
                     atomic_load_explicit(&pool->cancelled, memory_order_acquire) +
-                    atomic_load_explicit(&pool->taken_back, memory_order_acquire) +
-                    atomic_load_explicit(&pool->voided, memory_order_acquire);
+                    atomic_load_explicit(&pool->taken_back, memory_order_acquire);
+    for (unsigned l = 0; l < RAIL_PRIORITIES; l++)
+        over += atomic_load_explicit(&pool->levels[l].voided, memory_order_acquire);
     for (unsigned i = 0; i < pool->threads; i++) {
         struct worker *w = &pool->workers[i];
         over += atomic_load_explicit(&w->completed, memory_order_acquire) +
                 atomic_load_explicit(&w->dropped, memory_order_acquire);
     }
     atomic_thread_fence(memory_order_seq_cst);
-    uint64_t submitted = ring_claimed(&pool->injector) +
-                         atomic_load_explicit(&pool->overflow_pushed, memory_order_acquire);
+    uint64_t submitted = 0;
+    for (unsigned l = 0; l < RAIL_PRIORITIES; l++)
+        submitted += ring_claimed(&pool->levels[l].injector) +
+                     atomic_load_explicit(&pool->levels[l].overflow_pushed, memory_order_acquire);
     for (unsigned i = 0; i < pool->threads; i++)
         submitted += atomic_load_explicit(&pool->workers[i].submitted, memory_order_acquire);
     return over == submitted;
@@ -277,7 +284,7 @@ void rail__pool_drop(rail_pool *pool, struct worker *w, struct job *job)
 {
     switch (job->kind) {
     case JOB_VOID: /* counted over by its submitter */
-        atomic_fetch_sub_explicit(&pool->tombstones, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&pool->levels[job->level].tombstones, 1, memory_order_relaxed);
         return;
     case JOB_FUTURE:
         if (!rail__future_drop(job->owner))
@@ -305,10 +312,12 @@ void rail__pool_drop(rail_pool *pool, struct worker *w, struct job *job)
 static void drop_all(rail_pool *pool)
 {
     struct job job;
-    while (rail__ring_pop(&pool->injector, &job))
-        rail__pool_drop(pool, NULL, &job);
-    while (rail__overflow_pop(&pool->overflow, &job))
-        rail__pool_drop(pool, NULL, &job);
+    for (unsigned l = 0; l < RAIL_PRIORITIES; l++) {
+        while (rail__ring_pop(&pool->levels[l].injector, &job))
+            rail__pool_drop(pool, NULL, &job);
+        while (rail__overflow_pop(&pool->levels[l].overflow, &job))
+            rail__pool_drop(pool, NULL, &job);
+    }
     for (unsigned i = 0; i < pool->threads; i++) {
         int r;
         while ((r = rail__deque_steal(&pool->workers[i].deque, &job)) != 0)
@@ -378,6 +387,17 @@ void rail_pool_destroy(rail_pool *pool)
     free_pool(pool);
 }
 
+/* One level's share of the stats: its outside jobs. */
+static void level_stats(struct level *l, rail_stats *out, unsigned i)
+{
+    size_t queued = rail__ring_length(&l->injector) + rail__overflow_length(&l->overflow);
+    size_t tombstones = atomic_load(&l->tombstones);
+    out->queued_at[i] = queued > tombstones ? queued - tombstones : 0;
+    out->submitted_at[i] =
+        ring_claimed(&l->injector) + atomic_load(&l->overflow_pushed) - atomic_load(&l->voided);
+    out->rejected_at[i] = atomic_load(&l->rejected);
+}
+
 void rail_pool_stats(rail_pool *pool, rail_stats *out)
 {
     if (pool == NULL || out == NULL)
@@ -386,10 +406,13 @@ void rail_pool_stats(rail_pool *pool, rail_stats *out)
     if (pool_forked(pool))
         return;
     uint64_t dropped = atomic_load(&pool->outside_dropped) + atomic_load(&pool->cancelled);
-    size_t queued = rail__ring_length(&pool->injector) + rail__overflow_length(&pool->overflow);
-    size_t tombstones = atomic_load(&pool->tombstones);
-    queued = queued > tombstones ? queued - tombstones : 0;
-    out->submitted = ring_claimed(&pool->injector) + atomic_load(&pool->overflow_pushed);
+    size_t queued = 0;
+    for (unsigned l = 0; l < RAIL_PRIORITIES; l++) {
+        level_stats(&pool->levels[l], out, l);
+        queued += out->queued_at[l];
+        out->submitted += out->submitted_at[l];
+        out->rejected += out->rejected_at[l];
+    }
     for (unsigned i = 0; i < pool->threads; i++) {
         struct worker *w = &pool->workers[i];
         out->completed += atomic_load(&w->completed);
@@ -399,10 +422,8 @@ void rail_pool_stats(rail_pool *pool, rail_stats *out)
         queued += (size_t)rail__deque_length(&w->deque);
     }
     out->completed += atomic_load(&pool->taken_back);
-    out->submitted -= atomic_load(&pool->voided);
     out->discarded = dropped;
     out->queued = queued;
-    out->rejected = atomic_load(&pool->rejected);
     out->workers_replaced = atomic_load(&pool->replaced);
     pthread_mutex_lock(&pool->lock);
     out->threads = pool->alive;

@@ -27,15 +27,23 @@ enum pool_state {
 
 struct worker;
 
-struct rail_pool {
-    struct ring injector; /* outside jobs */
+/* One priority level's outside jobs: its own injector ring, its overflow
+ * and its counters. */
+struct level {
+    struct ring injector;
+    struct overflow overflow;              /* an unbounded pool's jobs beyond the ring */
+    _Alignas(64) atomic_size_t tombstones; /* ring entries that are not jobs:
+                                              cancelled futures, void claims */
+    atomic_uint_fast64_t overflow_pushed;  /* claims on the overflow: submissions */
+    atomic_uint_fast64_t voided;           /* claims then refused (JOB_VOID, ENOMEM) */
+    atomic_uint_fast64_t rejected;
+};
 
-    struct overflow overflow; /* an unbounded pool's jobs beyond the ring */
-    struct sleep sleep;       /* idle workers and their wakes: sleep.c */
+struct rail_pool {
+    struct level levels[RAIL_PRIORITIES]; /* outside jobs, by rail_priority */
+    struct sleep sleep;                   /* idle workers and their wakes: sleep.c */
 
     _Alignas(64) atomic_int state;
-    atomic_size_t tombstones; /* injector entries that are not jobs: cancelled
-                                 futures, void claims */
     atomic_uint space_waiters;
     atomic_uint idle_waiters;
     atomic_uint vacant; /* slots whose replacement thread could not be created */
@@ -45,11 +53,7 @@ struct rail_pool {
     atomic_uint_fast64_t outside_dropped; /* dropped by shutdown callers */
     atomic_uint_fast64_t cancelled;       /* rail_future_cancel */
     atomic_uint_fast64_t taken_back;      /* outside joins that ran their b themselves */
-    atomic_uint_fast64_t voided;          /* positions claimed, then refused (JOB_VOID) */
-    atomic_uint_fast64_t rejected;
     atomic_uint_fast64_t replaced;
-
-    atomic_uint_fast64_t overflow_pushed; /* claims on the overflow: submissions */
 
     pthread_mutex_t space_lock; /* outside submitters blocked on a full queue */
     pthread_cond_t space_cond;

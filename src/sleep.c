@@ -92,8 +92,10 @@
 /* Some job is waiting somewhere, published or only claimed (a snapshot). */
 static int work_visible(rail_pool *pool)
 {
-    if (rail__ring_length(&pool->injector) != 0 || rail__overflow_length(&pool->overflow) != 0)
-        return 1;
+    for (unsigned l = 0; l < RAIL_PRIORITIES; l++)
+        if (rail__ring_length(&pool->levels[l].injector) != 0 ||
+            rail__overflow_length(&pool->levels[l].overflow) != 0)
+            return 1;
     for (unsigned i = 0; i < pool->threads; i++)
         if (rail__deque_length(&pool->workers[i].deque) > 0)
             return 1;

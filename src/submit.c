@@ -14,36 +14,36 @@
  * can be what makes the pool idle, with every worker asleep, so a shutdown
  * waiting for idleness must hear of it from here (the stress test hung here
  * once in a few hundred rounds before it did). */
-static void count_voided(rail_pool *pool)
+static void count_voided(rail_pool *pool, struct level *l)
 {
-    atomic_fetch_add_explicit(&pool->voided, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&l->voided, 1, memory_order_seq_cst);
     rail__pool_notify_idle(pool);
 }
 
 /* An unbounded pool's jobs beyond the ring. As for the ring (see
  * try_push_outside()), the job is counted first and the state checked
  * after; a job counted and then not queued is over at once. */
-static int spill(rail_pool *pool, const struct job *job)
+static int spill(rail_pool *pool, struct level *l, const struct job *job)
 {
-    atomic_fetch_add_explicit(&pool->overflow_pushed, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&l->overflow_pushed, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&pool->state, memory_order_seq_cst) != POOL_RUNNING) {
-        count_voided(pool);
+        count_voided(pool, l);
         return ESHUTDOWN;
     }
-    int rc = rail__overflow_push(&pool->overflow, job);
+    int rc = rail__overflow_push(&l->overflow, job);
     if (rc != 0)
-        count_voided(pool);
+        count_voided(pool, l);
     return rc;
 }
 
 /* The most outside jobs the ring may hold now: entries in it that are not
  * jobs (tombstones: cancelled futures, void claims) do not count against the
  * capacity. */
-static size_t ring_limit(rail_pool *pool)
+static size_t ring_limit(rail_pool *pool, struct level *l)
 {
     if (pool->capacity == 0)
         return SIZE_MAX;
-    return pool->capacity + atomic_load_explicit(&pool->tombstones, memory_order_relaxed);
+    return pool->capacity + atomic_load_explicit(&l->tombstones, memory_order_relaxed);
 }
 
 /*
@@ -54,29 +54,29 @@ static size_t ring_limit(rail_pool *pool)
  * or the shutdown sees this job and waits for it. Without that order a job
  * could be accepted after the workers were joined.
  */
-static int try_push_outside(rail_pool *pool, const struct job *job)
+static int try_push_outside(rail_pool *pool, struct level *l, const struct job *job)
 {
     if (atomic_load_explicit(&pool->state, memory_order_relaxed) != POOL_RUNNING)
         return ESHUTDOWN; /* the common refusal, without touching the ring */
     size_t pos;
-    struct ring_cell *cell = rail__ring_claim(&pool->injector, ring_limit(pool), &pos);
+    struct ring_cell *cell = rail__ring_claim(&l->injector, ring_limit(pool, l), &pos);
     if (cell == NULL) /* full; an unbounded pool spills over */
-        return pool->capacity == 0 ? spill(pool, job) : EAGAIN;
+        return pool->capacity == 0 ? spill(pool, l, job) : EAGAIN;
     if (atomic_load_explicit(&pool->state, memory_order_seq_cst) != POOL_RUNNING) {
         /* Not a job: like a cancelled future's entry, it must not count as
          * queued (or against the capacity) until someone pops it. */
-        atomic_fetch_add_explicit(&pool->tombstones, 1, memory_order_relaxed);
-        count_voided(pool);
-        rail__ring_publish(cell, pos, &(struct job){.kind = JOB_VOID});
+        atomic_fetch_add_explicit(&l->tombstones, 1, memory_order_relaxed);
+        count_voided(pool, l);
+        rail__ring_publish(cell, pos, &(struct job){.kind = JOB_VOID, .level = job->level});
         return ESHUTDOWN;
     }
     rail__ring_publish(cell, pos, job);
     return 0;
 }
 
-static int has_room(rail_pool *pool)
+static int has_room(rail_pool *pool, struct level *l)
 {
-    return rail__ring_length(&pool->injector) < ring_limit(pool);
+    return rail__ring_length(&l->injector) < ring_limit(pool, l);
 }
 
 /*
@@ -84,13 +84,13 @@ static int has_room(rail_pool *pool)
  * takes an outside job (it signals if space_waiters is nonzero, after its
  * seq_cst CAS on the ring), shutdown, or the deadline.
  */
-static int wait_for_room(rail_pool *pool, const struct timespec *deadline)
+static int wait_for_room(rail_pool *pool, struct level *l, const struct timespec *deadline)
 {
     int rc = 0;
     pthread_mutex_lock(&pool->space_lock);
     atomic_fetch_add_explicit(&pool->space_waiters, 1, memory_order_seq_cst);
     atomic_thread_fence(memory_order_seq_cst);
-    while (!has_room(pool) &&
+    while (!has_room(pool, l) &&
            atomic_load_explicit(&pool->state, memory_order_acquire) == POOL_RUNNING) {
         if (rail__cond_wait_until(&pool->space_cond, &pool->space_lock, deadline) == ETIMEDOUT) {
             rc = ETIMEDOUT;
@@ -112,9 +112,10 @@ void rail__pool_wake_space_waiters(rail_pool *pool)
 static int submit_outside(rail_pool *pool, const struct job *job, enum admit_mode mode,
                           const struct timespec *deadline)
 {
+    struct level *l = &pool->levels[job->level];
     int timed_out = 0;
     for (;;) {
-        int rc = try_push_outside(pool, job);
+        int rc = try_push_outside(pool, l, job);
         if (rc == 0) {
             rail__sleep_notify(pool);
             return 0;
@@ -122,11 +123,11 @@ static int submit_outside(rail_pool *pool, const struct job *job, enum admit_mod
         if (rc != EAGAIN || mode == ADMIT_QUIET)
             return rc;
         if (mode == ADMIT_TRY || timed_out) {
-            atomic_fetch_add_explicit(&pool->rejected, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&l->rejected, 1, memory_order_relaxed);
             return timed_out ? ETIMEDOUT : EAGAIN;
         }
         /* Past the deadline the loop tries once more: room may have come with it. */
-        timed_out = wait_for_room(pool, deadline) == ETIMEDOUT;
+        timed_out = wait_for_room(pool, l, deadline) == ETIMEDOUT;
     }
 }
 
@@ -162,28 +163,46 @@ int rail__pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mo
     return rc;
 }
 
-static int submit(rail_pool *pool, rail_fn fn, void *arg, enum admit_mode mode,
-                  const struct timespec *deadline)
+static int submit(rail_pool *pool, rail_priority priority, rail_fn fn, void *arg,
+                  enum admit_mode mode, const struct timespec *deadline)
 {
-    if (pool == NULL || fn == NULL || !rail__deadline_valid(deadline))
+    if (pool == NULL || fn == NULL || !rail__deadline_valid(deadline) ||
+        (unsigned)priority >= RAIL_PRIORITIES)
         return EINVAL;
     if (pool_forked(pool))
         return ECHILD;
-    struct job job = {.fn = fn, .arg = arg, .owner = NULL, .kind = JOB_PLAIN};
+    struct job job = {
+        .fn = fn, .arg = arg, .owner = NULL, .kind = JOB_PLAIN, .level = (unsigned char)priority};
     return rail__pool_submit(pool, &job, mode, deadline);
 }
 
 int rail_submit(rail_pool *pool, rail_fn fn, void *arg)
 {
-    return submit(pool, fn, arg, ADMIT_BLOCK, NULL);
+    return submit(pool, RAIL_PRIORITY_NORMAL, fn, arg, ADMIT_BLOCK, NULL);
 }
 
 int rail_try_submit(rail_pool *pool, rail_fn fn, void *arg)
 {
-    return submit(pool, fn, arg, ADMIT_TRY, NULL);
+    return submit(pool, RAIL_PRIORITY_NORMAL, fn, arg, ADMIT_TRY, NULL);
 }
 
 int rail_timed_submit(rail_pool *pool, rail_fn fn, void *arg, const struct timespec *deadline)
 {
-    return submit(pool, fn, arg, ADMIT_BLOCK, deadline);
+    return submit(pool, RAIL_PRIORITY_NORMAL, fn, arg, ADMIT_BLOCK, deadline);
+}
+
+int rail_submit_priority(rail_pool *pool, rail_priority priority, rail_fn fn, void *arg)
+{
+    return submit(pool, priority, fn, arg, ADMIT_BLOCK, NULL);
+}
+
+int rail_try_submit_priority(rail_pool *pool, rail_priority priority, rail_fn fn, void *arg)
+{
+    return submit(pool, priority, fn, arg, ADMIT_TRY, NULL);
+}
+
+int rail_timed_submit_priority(rail_pool *pool, rail_priority priority, rail_fn fn, void *arg,
+                               const struct timespec *deadline)
+{
+    return submit(pool, priority, fn, arg, ADMIT_BLOCK, deadline);
 }

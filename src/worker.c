@@ -79,7 +79,68 @@ static int steal(struct worker *w, struct job *job)
     return 0;
 }
 
-/* Own deque first (newest), then the injector, other workers, the overflow. */
+/* Levels in the order a worker looks at them: most urgent first. */
+static const unsigned char level_order[RAIL_PRIORITIES] = {RAIL_PRIORITY_HIGH, RAIL_PRIORITY_NORMAL,
+                                                           RAIL_PRIORITY_LOW};
+
+static int level_waiting(rail_pool *pool, unsigned l)
+{
+    return rail__ring_length(&pool->levels[l].injector) != 0 ||
+           (pool->capacity == 0 && rail__overflow_length(&pool->levels[l].overflow) != 0);
+}
+
+static int level_pop(rail_pool *pool, unsigned l, struct job *job)
+{
+    if (rail__ring_pop(&pool->levels[l].injector, job)) {
+        took_outside_job(pool);
+        return 1;
+    }
+    /* The length first: two loads, where an empty pop would also fence. */
+    return pool->capacity == 0 && rail__overflow_length(&pool->levels[l].overflow) != 0 &&
+           rail__overflow_pop(&pool->levels[l].overflow, job);
+}
+
+/* Takes a job from the i-th level in level_order, and counts a pass for
+ * each less urgent level left waiting. */
+static int take_level(struct worker *w, unsigned i, struct job *job)
+{
+    rail_pool *pool = w->pool;
+    if (!level_pop(pool, level_order[i], job))
+        return 0;
+    w->passed[level_order[i]] = 0;
+    for (unsigned j = i + 1; j < RAIL_PRIORITIES; j++)
+        if (level_waiting(pool, level_order[j]))
+            w->passed[level_order[j]]++;
+    return 1;
+}
+
+/*
+ * An outside job: from the most urgent level that has one, unless a less
+ * urgent level has been passed over RAIL_PRIORITY_PASS_MAX times while it
+ * waited; then from that level (the most urgent such). Each take from a
+ * level counts one pass for every less urgent level still waiting, and
+ * resets its own count. So a waiting level is taken at least once in every
+ * PASS_MAX + 2 takes of this worker: PASS_MAX passes, at most one starved
+ * less urgent level served first (it needs PASS_MAX passes of its own,
+ * which this level gets too), then this one.
+ */
+static int take_outside(struct worker *w, struct job *job)
+{
+    rail_pool *pool = w->pool;
+    unsigned starved = 0; /* 0: none (the most urgent level is never starved) */
+    for (unsigned i = 1; i < RAIL_PRIORITIES && starved == 0; i++)
+        if (w->passed[level_order[i]] >= RAIL_PRIORITY_PASS_MAX &&
+            level_waiting(pool, level_order[i]))
+            starved = i;
+    if (starved != 0 && take_level(w, starved, job))
+        return 1;
+    for (unsigned i = 0; i < RAIL_PRIORITIES; i++)
+        if ((starved == 0 || i != starved) && take_level(w, i, job))
+            return 1;
+    return 0;
+}
+
+/* Own deque first (newest), then outside jobs, then other workers. */
 static int find_work(struct worker *w, struct job *job, int foreign_ok)
 {
     rail_pool *pool = w->pool;
@@ -87,13 +148,9 @@ static int find_work(struct worker *w, struct job *job, int foreign_ok)
         return FOUND_OWN;
     if (!foreign_ok)
         return FOUND_NONE;
-    if (rail__ring_pop(&pool->injector, job)) {
-        took_outside_job(pool);
+    if (take_outside(w, job))
         return FOUND_FOREIGN;
-    }
     if (pool->threads > 1 && steal(w, job))
-        return FOUND_FOREIGN;
-    if (pool->capacity == 0 && rail__overflow_pop(&pool->overflow, job))
         return FOUND_FOREIGN;
     return FOUND_NONE;
 }

@@ -26,8 +26,10 @@ struct worker {
     /* The thread's own. */
     struct frame *frames; /* jobs it is inside, outermost first */
     unsigned depth, frames_cap;
-    unsigned foreign_depth; /* nested helps with jobs not from its deque */
-    unsigned victim;        /* where to start stealing next */
+    unsigned foreign_depth;           /* nested helps with jobs not from its deque */
+    unsigned victim;                  /* where to start stealing next */
+    unsigned passed[RAIL_PRIORITIES]; /* takes of more urgent levels while
+                                         this one waited (see take_outside()) */
 
     /* The slot; guarded by pool->lock. */
     rail_pool *pool;
