@@ -17,7 +17,8 @@ DEPS_TEST  := $(DEPS_BUILD) /usr/include/cmocka.h:libcmocka-dev clang:clang \
 
 DEPS_BENCH := $(DEPS_BUILD) g++:g++ python3:python3 gnuplot:gnuplot-nox \
               /usr/include/glib-2.0/glib.h:libglib2.0-dev /usr/include/uv.h:libuv1-dev \
-              /usr/include/oneapi/tbb.h:libtbb-dev
+              /usr/include/oneapi/tbb.h:libtbb-dev cargo:cargo \
+              /usr/share/cargo/registry/rayon-1.6.1/Cargo.toml:librust-rayon-dev
 BENCH_REPS ?= 5
 BENCH_ARGS ?=
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-SYSTEMS = ["rail", "classic", "glib", "libuv", "openmp", "onetbb"]
+SYSTEMS = ["rail", "classic", "glib", "libuv", "openmp", "onetbb", "rayon"]
 
 # (workload, workers, param, metric, unit, lower_is_better)
 CASES = [
@@ -310,6 +310,16 @@ def target_lines(rows):
     r = median(cpu, "rail")
     if r is not None:
         say("CPU-bound efficiency >= 98%", r >= 0.98, f"{100 * r:.1f}%")
+    # Issue 11's: fork-join against rayon, urgent probes within one low job.
+    r, ry = median(fib, "rail"), median(fib, "rayon")
+    if r is not None and ry is not None:
+        say("fork-join <= 1.0x rayon's time per task", r <= ry,
+            f"rail {fmt(r)} ns/task, rayon {fmt(ry)} ns/task ({r / ry:.2f}x)")
+    prio = find(rows, "priority", 2, None, "p99_ns")
+    r, g = median(prio, "rail"), median(prio, "glib")
+    if r is not None:
+        say("urgent probe wait p99 <= one 1 ms low-priority job", r <= 1e6,
+            f"rail {fmt(r)} ns" + (f", GLib's sorted pool {fmt(g)} ns" if g is not None else ""))
     return out
 
 
