@@ -18,7 +18,7 @@ for report in "$@"; do
     failed=$((failed + total - ok))
     if [[ $ok -ne $total ]]; then
         grep '<testcase ' "$report" | grep -v 'status="run"' |
-            sed -E 's/.*name="([^"]*)".*status="([^"]*)".*/  '"${report%/junit.xml}"': \1 (\2)/' >&2
+            sed -E 's|.*name="([^"]*)".*status="([^"]*)".*|  '"${report%/junit.xml}"': \1 (\2)|' >&2
     fi
 done
 echo "rail: $passed passed, $failed failed"
