@@ -38,6 +38,9 @@ struct bench_system {
     const char *fib2_how;
     /* Native parallel loop with a fixed grain; NULL = n/a. */
     void (*parallel_for)(size_t begin, size_t end, size_t grain, bench_range_fn body, void *arg);
+    /* Submission at a priority: urgent jobs ahead of the others waiting;
+     * NULL = n/a (the system has no priorities). */
+    void (*submit_priority)(bench_fn fn, void *arg, int urgent);
 };
 
 extern const struct bench_system bench_system;

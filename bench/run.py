@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-SYSTEMS = ["rail", "classic", "glib", "libuv", "openmp", "onetbb"]
+SYSTEMS = ["rail", "classic", "glib", "libuv", "openmp", "onetbb", "rayon"]
 
 # (workload, workers, param, metric, unit, lower_is_better)
 CASES = [
@@ -36,6 +36,8 @@ CASES = [
     ("producers", 2, 1, "mjobs_per_s", "Mjobs/s", False),
     ("producers", 2, 2, "mjobs_per_s", "Mjobs/s", False),
     ("producers", 2, 4, "mjobs_per_s", "Mjobs/s", False),
+    ("priority", 2, 400, "p50_ns", "ns", True),
+    ("priority", 2, 400, "p99_ns", "ns", True),
 ]
 
 LABELS = {
@@ -47,6 +49,7 @@ LABELS = {
     "fib2": "fib({p}) fork-join, flavour 2",
     "cpu": "2,000 x 1 ms jobs, {w} workers: efficiency",
     "producers": "{p} producer(s), {w} workers: throughput",
+    "priority": "urgent probe wait {m} behind {p} x 1 ms low-priority jobs, {w} workers",
 }
 
 
@@ -95,7 +98,7 @@ def main():
         for workload, workers, param in distinct:
             if args.quick:
                 param = {"empty": 100000, "latency": 300, "fib": 25, "fib2": 25,
-                         "cpu": 200, "producers": param}.get(workload, param)
+                         "cpu": 200, "producers": param, "priority": 100}.get(workload, param)
             order = SYSTEMS[rep % len(SYSTEMS):] + SYSTEMS[:rep % len(SYSTEMS)]
             for system in order:
                 r = run_one(args.bench_dir, system, workload, workers, param, 120)
@@ -106,7 +109,7 @@ def main():
     for workload, workers, param, metric, unit, lower in cases:
         if args.quick:
             param = {"empty": 100000, "latency": 300, "fib": 25, "fib2": 25,
-                     "cpu": 200}.get(workload, param)
+                     "cpu": 200, "priority": 100}.get(workload, param)
         row = {"case": (workload, workers, param, metric), "unit": unit, "lower": lower,
                "cells": {}}
         for system in SYSTEMS:
@@ -307,6 +310,16 @@ def target_lines(rows):
     r = median(cpu, "rail")
     if r is not None:
         say("CPU-bound efficiency >= 98%", r >= 0.98, f"{100 * r:.1f}%")
+    # Issue 11's: fork-join against rayon, urgent probes within one low job.
+    r, ry = median(fib, "rail"), median(fib, "rayon")
+    if r is not None and ry is not None:
+        say("fork-join <= 1.0x rayon's time per task", r <= ry,
+            f"rail {fmt(r)} ns/task, rayon {fmt(ry)} ns/task ({r / ry:.2f}x)")
+    prio = find(rows, "priority", 2, None, "p99_ns")
+    r, g = median(prio, "rail"), median(prio, "glib")
+    if r is not None:
+        say("urgent probe wait p99 <= one 1 ms low-priority job", r <= 1e6,
+            f"rail {fmt(r)} ns" + (f", GLib's sorted pool {fmt(g)} ns" if g is not None else ""))
     return out
 
 

@@ -24,6 +24,12 @@ static void submit(bench_fn fn, void *arg)
         abort();
 }
 
+static void submit_priority(bench_fn fn, void *arg, int urgent)
+{
+    if (rail_submit_priority(pool, urgent ? RAIL_PRIORITY_HIGH : RAIL_PRIORITY_LOW, fn, arg) != 0)
+        abort();
+}
+
 static void wait_all(void)
 {
     rail_wait_idle(pool, NULL);
@@ -99,5 +105,6 @@ const struct bench_system bench_system = {
     .fib_how = "rail_join",
     .fib2 = fib_groups,
     .fib2_how = "stack rail_group",
+    .submit_priority = submit_priority,
     .parallel_for = parallel_for,
 };

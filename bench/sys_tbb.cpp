@@ -75,7 +75,6 @@ static void parallel_for(size_t begin, size_t end, size_t grain, bench_range_fn 
 }
 
 extern "C" const struct bench_system bench_system = {
-    "onetbb",          start, stop, run_outside, submit, wait_all, 0, fib, "task_group per call",
-    nullptr,           nullptr,
-    parallel_for,
+    "onetbb", start,   stop,         run_outside, submit, wait_all, 0, fib, "task_group per call",
+    nullptr,  nullptr, parallel_for, nullptr,
 };

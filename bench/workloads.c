@@ -321,9 +321,9 @@ static void cpu_producer(void *arg)
  * job measures its own thread's CPU time, so a VM that runs two jobs at once
  * slower than one alone does not count against the pool.
  */
-static void cpu_bound(unsigned workers, unsigned jobs)
+/* Iterations for about 1 ms of work, calibrated on this thread. */
+static void calibrate_1ms(void)
 {
-    /* Iterations for about 1 ms of work, calibrated on this thread. */
     uint64_t probe = 200000, best = UINT64_MAX;
     for (int r = 0; r < 5; r++) {
         uint64_t t0 = bench_now_ns();
@@ -332,6 +332,11 @@ static void cpu_bound(unsigned workers, unsigned jobs)
         best = t < best ? t : best;
     }
     spin_iters = probe * 1000000u / best;
+}
+
+static void cpu_bound(unsigned workers, unsigned jobs)
+{
+    calibrate_1ms();
     atomic_store(&job_cpu_ns, 0);
     struct cpu_ctx c = {jobs, 0};
     sys->run_outside(cpu_producer, &c);
@@ -340,6 +345,76 @@ static void cpu_bound(unsigned workers, unsigned jobs)
            "job_cpu_ms=%.3f efficiency=%.4f\n",
            sys->name, workers, jobs, cpu / jobs / 1e3, c.ns / 1e6, cpu / 1e6,
            cpu / ((double)workers * (double)c.ns));
+}
+
+/* --- 7. priorities: urgent probes behind a backlog ---------------------- */
+
+#define PROBES 50
+
+struct probe {
+    uint64_t submitted;
+    _Atomic uint64_t started;
+};
+
+static void probe_job(void *arg)
+{
+    struct probe *p = arg;
+    atomic_store_explicit(&p->started, bench_now_ns(), memory_order_release);
+}
+
+struct priority_ctx {
+    unsigned lows;
+    struct probe probes[PROBES];
+};
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    nanosleep(&ts, NULL);
+}
+
+/* A backlog of 1 ms low-priority jobs, then urgent probes one at a time,
+ * each submitted once the previous one has started, 2 ms apart: how long
+ * does an urgent job wait behind the backlog? */
+static void priority_producer(void *arg)
+{
+    struct priority_ctx *c = arg;
+    for (unsigned i = 0; i < c->lows; i++)
+        sys->submit_priority(cpu_job, NULL, 0);
+    for (unsigned i = 0; i < PROBES; i++) {
+        struct probe *p = &c->probes[i];
+        p->submitted = bench_now_ns();
+        sys->submit_priority(probe_job, p, 1);
+        while (atomic_load_explicit(&p->started, memory_order_acquire) == 0)
+            sleep_ns(20000);
+        sleep_ns(2000000);
+    }
+    sys->wait();
+}
+
+static void priority_probes(unsigned workers, unsigned lows)
+{
+    if (sys->submit_priority == NULL) {
+        printf("RESULT system=%s workload=priority workers=%u lows=%u na=1\n", sys->name, workers,
+               lows);
+        return;
+    }
+    calibrate_1ms();
+    struct priority_ctx *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        fail("calloc");
+    c->lows = lows;
+    atomic_store(&job_cpu_ns, 0);
+    sys->run_outside(priority_producer, c);
+    uint64_t waits[PROBES];
+    for (unsigned i = 0; i < PROBES; i++)
+        waits[i] = atomic_load(&c->probes[i].started) - c->probes[i].submitted;
+    qsort(waits, PROBES, sizeof waits[0], cmp_u64);
+    printf("RESULT system=%s workload=priority workers=%u lows=%u low_job_us=%.1f p50_ns=%llu "
+           "p99_ns=%llu\n",
+           sys->name, workers, lows, (double)atomic_load(&job_cpu_ns) / lows / 1e3,
+           (unsigned long long)waits[PROBES / 2], (unsigned long long)waits[PROBES * 99 / 100]);
+    free(c);
 }
 
 /* --- 6. several producers ----------------------------------------------- */
@@ -395,7 +470,7 @@ int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr,
-                "usage: %s empty|latency|sum_jobs|sum_pfor|fib|fib2|cpu|producers WORKERS "
+                "usage: %s empty|latency|sum_jobs|sum_pfor|fib|fib2|cpu|producers|priority WORKERS "
                 "[PARAM]\n",
                 argv[0]);
         return 2;
@@ -415,6 +490,8 @@ int main(int argc, char **argv)
         fork_join(workers, param ? (unsigned)param : 32, strcmp(w, "fib2") == 0 ? 2 : 1);
     else if (strcmp(w, "cpu") == 0)
         cpu_bound(workers, param ? (unsigned)param : 2000);
+    else if (strcmp(w, "priority") == 0)
+        priority_probes(workers, param ? (unsigned)param : 400);
     else if (strcmp(w, "producers") == 0)
         producers(workers, param ? (unsigned)param : 1, 1000000);
     else

@@ -114,6 +114,62 @@ int rail_try_submit(rail_pool *pool, rail_fn fn, void *arg);
 int rail_timed_submit(rail_pool *pool, rail_fn fn, void *arg, const struct timespec *deadline);
 
 /*
+ * Priorities. Outside jobs wait in one queue per level; a worker that takes
+ * outside work takes it from the most urgent level that has any, so a HIGH
+ * job submitted behind a backlog of LOW ones starts as soon as a worker
+ * finishes its current job. rail_submit() and every other submitting
+ * function use RAIL_PRIORITY_NORMAL, which is 0, so a zeroed value means
+ * the default.
+ *
+ * Starvation: less urgent levels are not starved. While a level has jobs
+ * waiting, each worker passes it over for more urgent ones at most
+ * RAIL_PRIORITY_PASS_MAX times in a row; then it takes that level's oldest
+ * job. So with all three levels busy a waiting level is served by every
+ * worker at least once in each RAIL_PRIORITY_PASS_MAX + 2 of its takes.
+ *
+ * Each level is a queue of its own in every other respect: queue_capacity
+ * bounds each level separately (a full LOW level does not block HIGH
+ * submitters), rail_shutdown() drains or discards every level alike (on
+ * RAIL_DISCARD, on_discard gets the dropped jobs of every level), and
+ * rail_stats counts each level in submitted_at[], queued_at[] and
+ * rejected_at[] (indexed by rail_priority) as well as in the totals.
+ *
+ * Jobs a worker submits (any priority, and groups, joins, futures and
+ * parallel_for helpers) go on that worker's own deque as always, and a
+ * worker runs its own deque before any outside work: work spawned by a
+ * running job finishes before new outside work starts, whatever its
+ * priority. Priorities order outside work only.
+ */
+typedef enum rail_priority {
+    RAIL_PRIORITY_NORMAL = 0,
+    RAIL_PRIORITY_HIGH = 1,
+    RAIL_PRIORITY_LOW = 2,
+} rail_priority;
+#define RAIL_PRIORITIES        3  /* levels; valid values are 0 .. RAIL_PRIORITIES-1 */
+#define RAIL_PRIORITY_PASS_MAX 16 /* see "Starvation" above */
+
+/*
+ * rail_submit_priority - rail_submit() at the given priority level.
+ * Blocks while queue_capacity outside jobs of the same level wait.
+ * Errors: as rail_submit(), plus EINVAL for an unknown priority.
+ */
+int rail_submit_priority(rail_pool *pool, rail_priority priority, rail_fn fn, void *arg);
+
+/*
+ * rail_try_submit_priority - rail_try_submit() at the given priority level:
+ * EAGAIN when that level is full (counted in rejected and rejected_at[]).
+ * Errors: as rail_try_submit(), plus EINVAL for an unknown priority.
+ */
+int rail_try_submit_priority(rail_pool *pool, rail_priority priority, rail_fn fn, void *arg);
+
+/*
+ * rail_timed_submit_priority - rail_timed_submit() at the given priority
+ * level. Errors: as rail_timed_submit(), plus EINVAL for an unknown priority.
+ */
+int rail_timed_submit_priority(rail_pool *pool, rail_priority priority, rail_fn fn, void *arg,
+                               const struct timespec *deadline);
+
+/*
  * rail_wait_idle - wait until no job is queued or running.
  *
  * Jobs submitted while waiting are waited for too. Returns at once on a
@@ -306,6 +362,11 @@ typedef struct rail_stats {
     uint64_t rejected;      /* EAGAIN from rail_try_submit, ETIMEDOUT from rail_timed_submit */
     uint64_t discarded;     /* jobs dropped by RAIL_DISCARD or rail_future_cancel() */
     uint64_t workers_replaced;
+    /* Outside jobs per priority level (index: rail_priority); jobs that
+     * workers submit are in the totals above only. */
+    uint64_t submitted_at[RAIL_PRIORITIES]; /* accepted from outside */
+    size_t queued_at[RAIL_PRIORITIES];      /* waiting in the level's queue */
+    uint64_t rejected_at[RAIL_PRIORITIES];  /* EAGAIN / ETIMEDOUT at that level */
 } rail_stats;
 
 /*

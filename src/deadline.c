@@ -27,14 +27,15 @@ struct timespec rail_deadline(uint64_t timeout_ns)
     return (struct timespec){.tv_sec = (time_t)sec, .tv_nsec = (long)nsec};
 }
 
-int deadline_valid(const struct timespec *deadline)
+int rail__deadline_valid(const struct timespec *deadline)
 {
     return deadline == NULL ||
            (deadline->tv_sec >= 0 && deadline->tv_nsec >= 0 && deadline->tv_nsec < 1000000000L);
 }
 
 /* The pool's condition variables run on CLOCK_MONOTONIC (see pool.c). */
-int cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, const struct timespec *deadline)
+int rail__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
+                          const struct timespec *deadline)
 {
     if (deadline == NULL)
         return pthread_cond_wait(cond, lock);

@@ -36,10 +36,11 @@ static void slot_read(struct deque_buf *b, int64_t i, struct job *job)
     job->fn = atomic_load_explicit(&s->fn, memory_order_relaxed);
     job->arg = atomic_load_explicit(&s->arg, memory_order_relaxed);
     job->owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    job->kind = atomic_load_explicit(&s->kind, memory_order_relaxed);
+    job->kind = (unsigned char)atomic_load_explicit(&s->kind, memory_order_relaxed);
+    job->level = 0; /* only outside jobs have a level */
 }
 
-int deque_init(struct deque *d)
+int rail__deque_init(struct deque *d)
 {
     struct deque_buf *b = buf_new(INITIAL_SIZE);
     if (b == NULL)
@@ -50,7 +51,7 @@ int deque_init(struct deque *d)
     return 0;
 }
 
-void deque_destroy(struct deque *d)
+void rail__deque_destroy(struct deque *d)
 {
     struct deque_buf *b = atomic_load_explicit(&d->buf, memory_order_relaxed);
     while (b != NULL) {
@@ -77,7 +78,7 @@ static struct deque_buf *grow(struct deque *d, struct deque_buf *old, int64_t to
     return b;
 }
 
-int deque_push(struct deque *d, const struct job *job)
+int rail__deque_push(struct deque *d, const struct job *job)
 {
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
     int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
@@ -90,13 +91,13 @@ int deque_push(struct deque *d, const struct job *job)
     slot_write(a, b, job);
     /* The paper has a release fence and a relaxed store. seq_cst is stronger
      * and does double duty: it is the publication the sleep protocol orders
-     * against, so pool_notify() needs no fence (docs/design.md), and a
+     * against, so rail__sleep_notify() needs no fence (sleep.c), and a
      * sanitizer sees the edge. */
     atomic_store_explicit(&d->bottom, b + 1, memory_order_seq_cst);
     return 0;
 }
 
-int deque_pop(struct deque *d, struct job *job)
+int rail__deque_pop(struct deque *d, struct job *job)
 {
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
     struct deque_buf *a = atomic_load_explicit(&d->buf, memory_order_relaxed);
@@ -117,7 +118,7 @@ int deque_pop(struct deque *d, struct job *job)
     return 1;
 }
 
-int deque_steal(struct deque *d, struct job *job)
+int rail__deque_steal(struct deque *d, struct job *job)
 {
     int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
     atomic_thread_fence(memory_order_seq_cst);
@@ -133,7 +134,7 @@ int deque_steal(struct deque *d, struct job *job)
     return 1;
 }
 
-int64_t deque_length(struct deque *d)
+int64_t rail__deque_length(struct deque *d)
 {
     int64_t t = atomic_load_explicit(&d->top, memory_order_seq_cst);
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_seq_cst);

@@ -31,20 +31,20 @@ struct deque {
     _Atomic(struct deque_buf *) buf;
 };
 
-int deque_init(struct deque *d);
-void deque_destroy(struct deque *d);
+int rail__deque_init(struct deque *d);
+void rail__deque_destroy(struct deque *d);
 
 /* Owner only. 0, or ENOMEM when the buffer had to grow and could not. */
-int deque_push(struct deque *d, const struct job *job);
+int rail__deque_push(struct deque *d, const struct job *job);
 
 /* Owner only: the newest job. 1 with *job filled, or 0 when empty. */
-int deque_pop(struct deque *d, struct job *job);
+int rail__deque_pop(struct deque *d, struct job *job);
 
 /* Any thread: the oldest job. 1 with *job, 0 when empty, -1 when it lost a
  * race (worth trying again). */
-int deque_steal(struct deque *d, struct job *job);
+int rail__deque_steal(struct deque *d, struct job *job);
 
 /* A snapshot of the number of jobs. */
-int64_t deque_length(struct deque *d);
+int64_t rail__deque_length(struct deque *d);
 
 #endif

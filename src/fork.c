@@ -24,7 +24,7 @@ static void register_handler(void)
     pthread_atfork(NULL, NULL, in_child);
 }
 
-unsigned fork_generation(void)
+unsigned rail__fork_generation(void)
 {
     pthread_once(&registered, register_handler);
     return atomic_load_explicit(&generation, memory_order_relaxed);

@@ -1,5 +1,5 @@
 /*
- * futex.c - futex_wait/futex_wake: the Linux system call, or, elsewhere, a
+ * futex.c - rail__futex_wait/rail__futex_wake: the Linux system call, or, elsewhere, a
  * small table of mutex+condvar buckets that gives the same contract.
  */
 #define _GNU_SOURCE /* syscall() */
@@ -13,7 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int futex_wait(atomic_uint *word, unsigned expect, const struct timespec *deadline)
+int rail__futex_wait(atomic_uint *word, unsigned expect, const struct timespec *deadline)
 {
     /* WAIT_BITSET takes an absolute deadline; CLOCK_MONOTONIC is its default. */
     long rc = syscall(SYS_futex, (void *)word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expect,
@@ -23,7 +23,7 @@ int futex_wait(atomic_uint *word, unsigned expect, const struct timespec *deadli
     return 0; /* woken, spurious, EAGAIN (value changed) or EINTR: re-check */
 }
 
-int futex_wake(atomic_uint *word, int count)
+int rail__futex_wake(atomic_uint *word, int count)
 {
     long n =
         syscall(SYS_futex, (void *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, count, NULL, NULL, 0);
@@ -61,7 +61,7 @@ static struct bucket *bucket_of(atomic_uint *word)
     return &buckets[((uintptr_t)word >> 2) % BUCKETS];
 }
 
-int futex_wait(atomic_uint *word, unsigned expect, const struct timespec *deadline)
+int rail__futex_wait(atomic_uint *word, unsigned expect, const struct timespec *deadline)
 {
     struct bucket *b = bucket_of(word);
     int rc = 0;
@@ -73,7 +73,7 @@ int futex_wait(atomic_uint *word, unsigned expect, const struct timespec *deadli
     return rc == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
-int futex_wake(atomic_uint *word, int count)
+int rail__futex_wake(atomic_uint *word, int count)
 {
     (void)count; /* a broadcast: waiters re-check */
     struct bucket *b = bucket_of(word);

@@ -6,7 +6,8 @@
  * cancel and discard move it from QUEUED to CANCELLED. A cancelled job's
  * entry stays in its queue as a tombstone until a worker passes it.
  */
-#include "pool.h"
+#include "future.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +27,12 @@ struct rail_future {
                               must not count against the capacity */
 };
 
+/* A future's job is queued at the default priority. */
+static struct level *normal_level(rail_pool *pool)
+{
+    return &pool->levels[RAIL_PRIORITY_NORMAL];
+}
+
 static void future_unref(struct rail_future *f)
 {
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
@@ -39,14 +46,13 @@ static int claim(struct rail_future *f, int to)
                                                    memory_order_acquire);
 }
 
-int future_claim(void *future)
+int rail__future_claim(rail_future *f)
 {
-    return claim(future, FUTURE_RUNNING);
+    return claim(f, FUTURE_RUNNING);
 }
 
-void future_run(void *future)
+void rail__future_run(rail_future *f)
 {
-    struct rail_future *f = future;
     if (f->task != NULL)
         f->result = f->task(f->arg); /* published by the latch's release */
     else
@@ -54,9 +60,8 @@ void future_run(void *future)
 }
 
 /* The job is over (status 0, ECANCELED, EOWNERDEAD); its entry is gone. */
-void future_finish(void *future, int status)
+void rail__future_finish(rail_future *f, int status)
 {
-    struct rail_future *f = future;
     if (status != 0)
         f->result = NULL;
     latch_done(&f->latch, status);
@@ -64,11 +69,10 @@ void future_finish(void *future, int status)
 }
 
 /* A worker took the entry of a future cancelled while queued. */
-void future_unclaimed_popped(void *future)
+void rail__future_unclaimed_popped(rail_future *f)
 {
-    struct rail_future *f = future;
     if (f->in_ring)
-        atomic_fetch_sub_explicit(&f->pool->tombstones, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&normal_level(f->pool)->tombstones, 1, memory_order_relaxed);
     future_unref(f);
 }
 
@@ -87,9 +91,9 @@ static int future_submit(rail_pool *pool, rail_task task, rail_fn fn, void *arg,
     f->fn = fn;
     f->arg = arg;
     f->result = NULL;
-    f->in_ring = worker_self(pool) == NULL && pool->capacity != 0;
+    f->in_ring = rail__worker_self(pool) == NULL && pool->capacity != 0;
     struct job job = {.fn = NULL, .arg = NULL, .owner = f, .kind = JOB_FUTURE};
-    int rc = pool_submit(pool, &job, mode, NULL);
+    int rc = rail__pool_submit(pool, &job, mode, NULL);
     if (rc != 0) {
         free(f);
         return rc;
@@ -109,46 +113,54 @@ int rail_async(rail_pool *pool, rail_task fn, void *arg, rail_future **future)
 
 /* A job taken while discarding. 1 if it was dropped now (and is counted),
  * 0 if it was a cancelled future's leftover entry. */
-int future_drop(void *future)
+int rail__future_drop(rail_future *f)
 {
-    struct rail_future *f = future;
     if (!claim(f, FUTURE_CANCELLED)) {
-        future_unclaimed_popped(f);
+        rail__future_unclaimed_popped(f);
         return 0;
     }
     rail_options *o = &f->pool->opts;
     if (f->task == NULL && o->on_discard != NULL) /* a user's rail_fn: report it */
         o->on_discard(f->fn, f->arg, o->ctx);
-    future_finish(f, ECANCELED);
+    rail__future_finish(f, ECANCELED);
     return 1;
 }
 
 /*
- * rail_join from an outside thread: b(arg) is queued as a future, so that
- * the caller can take it back with one CAS once a has run. A job in the ring
- * cannot be unlinked; its entry becomes a tombstone.
+ * rail_join's second half from an outside thread (join.c): fn(arg) queued
+ * as a future, never waiting for room, so that the caller can take it back
+ * with one CAS once the first half has run.
  */
-int future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)
+int rail__future_offer(rail_pool *pool, rail_fn fn, void *arg, rail_future **future)
 {
-    struct rail_future *f;
-    int rc = future_submit(pool, NULL, b, arg_b, ADMIT_QUIET, &f);
-    if (rc == ESHUTDOWN)
-        return ESHUTDOWN;
-    a(arg_a);
-    if (rc != 0) { /* not queued: full, or out of memory */
-        b(arg_b);
+    return future_submit(pool, NULL, fn, arg, ADMIT_QUIET, future);
+}
+
+/* 1 if no worker has taken the offered job: the caller runs it and then
+ * calls rail__future_taken_back(). A job in the ring cannot be unlinked;
+ * its entry becomes a tombstone. */
+int rail__future_take_back(rail_future *f)
+{
+    if (!claim(f, FUTURE_RUNNING))
         return 0;
-    }
-    if (claim(f, FUTURE_RUNNING)) { /* no worker took it: run it here */
-        if (f->in_ring)
-            atomic_fetch_add_explicit(&pool->tombstones, 1, memory_order_relaxed);
-        b(arg_b);
-        atomic_fetch_add_explicit(&pool->taken_back, 1, memory_order_seq_cst);
-        pool_notify_idle(pool);
-        future_unref(f);
-        return 0;
-    }
-    rc = pool_wait(pool, &f->latch, NULL);
+    if (f->in_ring)
+        atomic_fetch_add_explicit(&normal_level(f->pool)->tombstones, 1, memory_order_relaxed);
+    return 1;
+}
+
+/* The caller has run the job it took back: it is over. */
+void rail__future_taken_back(rail_future *f)
+{
+    rail_pool *pool = f->pool;
+    atomic_fetch_add_explicit(&pool->taken_back, 1, memory_order_seq_cst);
+    rail__pool_notify_idle(pool);
+    future_unref(f);
+}
+
+/* A worker took the job: waits for its end; its status. */
+int rail__future_join(rail_future *f)
+{
+    int rc = rail__pool_wait(f->pool, &f->latch, NULL);
     if (rc == 0)
         rc = atomic_load_explicit(&f->latch.status, memory_order_relaxed);
     future_unref(f);
@@ -157,11 +169,11 @@ int future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void
 
 int rail_future_wait(rail_future *f, void **result, const struct timespec *deadline)
 {
-    if (f == NULL || !deadline_valid(deadline))
+    if (f == NULL || !rail__deadline_valid(deadline))
         return EINVAL;
     if (pool_forked(f->pool))
         return ECHILD;
-    int rc = pool_wait(f->pool, &f->latch, deadline);
+    int rc = rail__pool_wait(f->pool, &f->latch, deadline);
     if (rc != 0)
         return rc;
     if (result != NULL)
@@ -180,12 +192,12 @@ int rail_future_cancel(rail_future *f)
         return atomic_load_explicit(&f->state, memory_order_acquire) == FUTURE_CANCELLED ? 0
                                                                                          : EBUSY;
     if (f->in_ring) /* its entry stays until a worker passes it: don't count it */
-        atomic_fetch_add_explicit(&pool->tombstones, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&normal_level(pool)->tombstones, 1, memory_order_relaxed);
     latch_done(&f->latch, ECANCELED);
     atomic_fetch_add_explicit(&pool->cancelled, 1, memory_order_seq_cst);
     if (f->in_ring && atomic_load_explicit(&pool->space_waiters, memory_order_seq_cst) != 0)
-        pool_wake_space_waiters(pool);
-    pool_notify_idle(pool);
+        rail__pool_wake_space_waiters(pool);
+    rail__pool_notify_idle(pool);
     return 0;
 }
 

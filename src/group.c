@@ -1,8 +1,8 @@
 /*
- * group.c - groups of jobs to wait for, and rail_join() built on a latch.
+ * group.c - groups of jobs to wait for.
  * A group is a latch in caller memory, bound to a pool.
  */
-#include "pool.h"
+#include "worker.h"
 
 #include <errno.h>
 
@@ -40,14 +40,14 @@ int rail_group_init(rail_group *group, rail_pool *pool)
 
 /* Queues fn(arg) as a job of latch; the latch counts it before it is
  * published, and forgets it if it could not be. */
-static int latch_submit(rail_pool *pool, struct latch *latch, rail_fn fn, void *arg, unsigned kind,
-                        enum admit_mode mode)
+int rail__latch_submit(rail_pool *pool, struct latch *latch, rail_fn fn, void *arg, unsigned kind,
+                       enum admit_mode mode)
 {
     int rc = latch_add(latch);
     if (rc != 0)
         return rc;
     struct job job = {.fn = fn, .arg = arg, .owner = latch, .kind = kind};
-    rc = pool_submit(pool, &job, mode, NULL);
+    rc = rail__pool_submit(pool, &job, mode, NULL);
     if (rc != 0)
         latch_unadd(latch);
     return rc;
@@ -60,24 +60,24 @@ int rail_group_submit(rail_group *group, rail_fn fn, void *arg)
         return EINVAL;
     if (pool_forked(g->pool))
         return ECHILD;
-    return latch_submit(g->pool, &g->latch, fn, arg, JOB_LATCH, ADMIT_BLOCK);
+    return rail__latch_submit(g->pool, &g->latch, fn, arg, JOB_LATCH, ADMIT_BLOCK);
 }
 
 /* For the library's own helper jobs: never blocks, never reaches on_discard. */
-int group_try_add_helper(rail_group *group, rail_fn fn, void *arg)
+int rail__group_try_add_helper(rail_group *group, rail_fn fn, void *arg)
 {
     struct group *g = group_of(group);
-    return latch_submit(g->pool, &g->latch, fn, arg, JOB_HELPER, ADMIT_QUIET);
+    return rail__latch_submit(g->pool, &g->latch, fn, arg, JOB_HELPER, ADMIT_QUIET);
 }
 
 int rail_group_wait(rail_group *group, const struct timespec *deadline)
 {
     struct group *g = group_of(group);
-    if (g == NULL || !deadline_valid(deadline))
+    if (g == NULL || !rail__deadline_valid(deadline))
         return EINVAL;
     if (pool_forked(g->pool))
         return ECHILD;
-    int rc = pool_wait(g->pool, &g->latch, deadline);
+    int rc = rail__pool_wait(g->pool, &g->latch, deadline);
     return rc != 0 ? rc : latch_take_status(&g->latch);
 }
 
@@ -87,35 +87,6 @@ void rail_group_destroy(rail_group *group)
     if (g == NULL)
         return;
     if (!pool_forked(g->pool))
-        pool_wait(g->pool, &g->latch, NULL);
+        rail__pool_wait(g->pool, &g->latch, NULL);
     g->magic = 0;
-}
-
-/*
- * From a worker, b goes on its own deque for a thief to take while a runs
- * here; if nobody took it, the worker pops it back and runs it: a push and a
- * pop, no context switch. From outside, see future_join_outside(). A full
- * queue or a discarding pool is no reason to block: b then runs after a,
- * here.
- */
-int rail_join(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)
-{
-    if (pool == NULL || a == NULL || b == NULL)
-        return EINVAL;
-    if (pool_forked(pool))
-        return ECHILD;
-    struct worker *w = worker_self(pool);
-    if (w == NULL)
-        return future_join_outside(pool, a, arg_a, b, arg_b);
-    struct latch latch;
-    latch_init(&latch, 0);
-    int rc = latch_submit(pool, &latch, b, arg_b, JOB_LATCH, ADMIT_QUIET);
-    a(arg_a);
-    if (rc != 0) { /* not queued: discarding, or out of memory */
-        b(arg_b);
-        return 0;
-    }
-    if (!worker_take_back(w, &latch))
-        pool_wait(pool, &latch, NULL);
-    return latch_take_status(&latch);
 }

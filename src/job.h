@@ -14,14 +14,15 @@ enum job_kind {
                    never handed to on_discard */
     JOB_FUTURE, /* owner is the rail_future; fn/arg unused */
     JOB_VOID,   /* a ring position claimed by a submitter that then saw the
-                   pool shutting down: skipped, counted in pool->voided */
+                   pool shutting down: skipped, counted in its level's voided */
 };
 
 struct job {
     rail_fn fn;
     void *arg;
     void *owner;
-    unsigned kind;
+    unsigned char kind;
+    unsigned char level; /* an outside job's rail_priority (0: NORMAL) */
 };
 
 #endif

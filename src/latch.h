@@ -3,7 +3,7 @@
  * jobs in one 32-bit futex word, plus a bit that says a waiter may sleep.
  *
  * The last touch a finishing job makes is one fetch_sub (and, only if it was
- * the last job and the bit was set, a futex_wake on the address), so a latch
+ * the last job and the bit was set, a rail__futex_wake on the address), so a latch
  * may live on the waiter's stack: the waiter may return and reuse the memory
  * as soon as it reads a zero count. See docs/design.md.
  */
@@ -63,7 +63,7 @@ static inline void latch_done(struct latch *l, int status)
     /* Release: the job's effects (and status) before the count drops. */
     unsigned w = atomic_fetch_sub_explicit(&l->word, 1, memory_order_acq_rel);
     if (w == (LATCH_SLEEPER | 1u))
-        futex_wake(&l->word, FUTEX_WAKE_ALL); /* l may be gone: harmless */
+        rail__futex_wake(&l->word, FUTEX_WAKE_ALL); /* l may be gone: harmless */
 }
 
 /* Sleeps until the latch opens or the deadline passes (ETIMEDOUT). */
@@ -77,7 +77,7 @@ static inline int latch_sleep(struct latch *l, const struct timespec *deadline)
             !atomic_compare_exchange_weak_explicit(&l->word, &w, w | LATCH_SLEEPER,
                                                    memory_order_acquire, memory_order_acquire))
             continue;
-        if (futex_wait(&l->word, w | LATCH_SLEEPER, deadline) == ETIMEDOUT && !latch_open(l))
+        if (rail__futex_wait(&l->word, w | LATCH_SLEEPER, deadline) == ETIMEDOUT && !latch_open(l))
             return ETIMEDOUT;
     }
 }

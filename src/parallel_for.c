@@ -10,7 +10,7 @@
  * even if no helper ever starts (full queue, busy workers, a discarding
  * shutdown).
  */
-#include "pool.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -54,8 +54,8 @@ int rail_parallel_for(rail_pool *pool, size_t begin, size_t end, size_t grain, r
         return EINVAL;
     if (pool_forked(pool))
         return ECHILD;
-    int inside = worker_self(pool) != NULL;
-    if (!inside && pool_state(pool) != POOL_RUNNING)
+    int inside = rail__worker_self(pool) != NULL;
+    if (!inside && rail__pool_state(pool) != POOL_RUNNING)
         return ESHUTDOWN;
     if (begin == end)
         return 0;
@@ -85,7 +85,7 @@ int rail_parallel_for(rail_pool *pool, size_t begin, size_t end, size_t grain, r
     rail_group_init(&g, pool);
     size_t helpers = w.chunks - 1 < others ? w.chunks - 1 : others;
     for (size_t i = 0; i < helpers; i++)
-        if (group_try_add_helper(&g, run_chunks, &w) != 0)
+        if (rail__group_try_add_helper(&g, run_chunks, &w) != 0)
             break;
     run_chunks(&w);
     int rc = rail_group_wait(&g, NULL);

@@ -2,7 +2,8 @@
  * pool.c - a pool's life: create, wait for idle, shut down (drain or
  * discard), destroy, stats.
  */
-#include "pool.h"
+#include "future.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -30,7 +31,7 @@ static void *alloc_aligned(size_t size)
     return p;
 }
 
-int pool_state(const rail_pool *pool)
+int rail__pool_state(const rail_pool *pool)
 {
     return atomic_load_explicit(&((rail_pool *)pool)->state, memory_order_acquire);
 }
@@ -55,7 +56,6 @@ static void sync_destroy(rail_pool *pool)
     pthread_cond_destroy(&pool->space_cond);
     pthread_mutex_destroy(&pool->lock);
     pthread_mutex_destroy(&pool->space_lock);
-    pthread_mutex_destroy(&pool->overflow_lock);
     pthread_attr_destroy(&pool->attr);
 }
 
@@ -71,8 +71,7 @@ static int sync_init(rail_pool *pool)
     /* On Linux none of these can fail; elsewhere report it, and leak rather
      * than destroy objects that were never initialised. */
     if (pthread_mutex_init(&pool->lock, NULL) != 0 ||
-        pthread_mutex_init(&pool->space_lock, NULL) != 0 ||
-        pthread_mutex_init(&pool->overflow_lock, NULL) != 0 || cond_init(&pool->idle_cond) != 0 ||
+        pthread_mutex_init(&pool->space_lock, NULL) != 0 || cond_init(&pool->idle_cond) != 0 ||
         cond_init(&pool->space_cond) != 0)
         return ENOMEM;
     return 0;
@@ -82,14 +81,27 @@ static void free_pool(rail_pool *pool)
 {
     if (pool->workers != NULL) {
         for (unsigned i = 0; i < pool->threads; i++) {
-            deque_destroy(&pool->workers[i].deque);
+            rail__deque_destroy(&pool->workers[i].deque);
             free(pool->workers[i].frames);
         }
         free(pool->workers);
     }
-    ring_destroy(&pool->injector);
-    overflow_free(pool);
+    for (unsigned l = 0; l < RAIL_PRIORITIES; l++) {
+        rail__ring_destroy(&pool->levels[l].injector);
+        rail__overflow_destroy(&pool->levels[l].overflow);
+    }
     free(pool);
+}
+
+/* Each level's ring: room for the capacity plus some tombstones; an
+ * unbounded pool spills into the overflow queue past 4,096 NORMAL jobs (512
+ * at the other levels, less used). */
+static size_t ring_cells(size_t capacity, unsigned level)
+{
+    size_t cells = level == RAIL_PRIORITY_NORMAL ? 4096 : 512;
+    if (capacity != 0)
+        cells = capacity + (capacity < 1024 ? capacity : 1024);
+    return cells < 64 ? 64 : cells;
 }
 
 static int init_workers(rail_pool *pool)
@@ -104,7 +116,7 @@ static int init_workers(rail_pool *pool)
         w->victim = i + 1;
         w->frames_cap = FRAMES_INITIAL;
         w->frames = malloc(FRAMES_INITIAL * sizeof *w->frames);
-        if (w->frames == NULL || deque_init(&w->deque) != 0) {
+        if (w->frames == NULL || rail__deque_init(&w->deque) != 0) {
             free(w->frames);
             w->frames = NULL;
             pool->threads = i; /* free_pool() frees what was made */
@@ -119,8 +131,7 @@ static int init_workers(rail_pool *pool)
 static void join_workers_locked(rail_pool *pool)
 {
     pool->joining = 1;
-    atomic_store_explicit(&pool->stop, 1, memory_order_seq_cst);
-    pool_wake_all(pool);
+    rail__sleep_stop(pool);
     pthread_mutex_unlock(&pool->lock);
     /* The pool is idle: no job runs, so no slot changes hands while we join. */
     for (unsigned i = 0; i < pool->threads; i++) {
@@ -157,29 +168,20 @@ int rail_pool_create(rail_pool **out, const rail_options *opts)
     pool->opts = o;
     pool->capacity = o.queue_capacity;
     pool->threads = o.threads != 0 ? o.threads : online_cpus();
-    pool->fork_generation = fork_generation();
+    pool->born_generation = rail__fork_generation();
     atomic_init(&pool->state, POOL_RUNNING);
 
-    /* Room for the capacity plus some tombstones still in the ring;
-     * an unbounded pool spills into the overflow list past 4096. */
-    size_t cells = 4096;
-    if (o.queue_capacity != 0)
-        cells = o.queue_capacity + (o.queue_capacity < 1024 ? o.queue_capacity : 1024);
-    if (cells < 64)
-        cells = 64;
-    int rc = ring_init(&pool->injector, cells);
-    if (rc != 0) {
-        free(pool);
-        return rc;
-    }
-    if ((rc = init_workers(pool)) != 0 || (rc = sync_init(pool)) != 0) {
+    int rc = 0;
+    for (unsigned l = 0; l < RAIL_PRIORITIES && rc == 0; l++)
+        rc = rail__ring_init(&pool->levels[l].injector, ring_cells(o.queue_capacity, l));
+    if (rc != 0 || (rc = init_workers(pool)) != 0 || (rc = sync_init(pool)) != 0) {
         free_pool(pool);
         return rc;
     }
 
     pthread_mutex_lock(&pool->lock);
     for (unsigned i = 0; i < pool->threads && rc == 0; i++)
-        rc = worker_start_locked(pool, &pool->workers[i]);
+        rc = rail__worker_start_locked(pool, &pool->workers[i]);
     if (rc != 0) {
         join_workers_locked(pool); /* the ones that did start */
         pthread_mutex_unlock(&pool->lock);
@@ -201,16 +203,19 @@ static int pool_is_idle(rail_pool *pool)
 {
     uint64_t over = atomic_load_explicit(&pool->outside_dropped, memory_order_acquire) +
                     atomic_load_explicit(&pool->cancelled, memory_order_acquire) +
-                    atomic_load_explicit(&pool->taken_back, memory_order_acquire) +
-                    atomic_load_explicit(&pool->voided, memory_order_acquire);
+                    atomic_load_explicit(&pool->taken_back, memory_order_acquire);
+    for (unsigned l = 0; l < RAIL_PRIORITIES; l++)
+        over += atomic_load_explicit(&pool->levels[l].voided, memory_order_acquire);
     for (unsigned i = 0; i < pool->threads; i++) {
         struct worker *w = &pool->workers[i];
         over += atomic_load_explicit(&w->completed, memory_order_acquire) +
                 atomic_load_explicit(&w->dropped, memory_order_acquire);
     }
     atomic_thread_fence(memory_order_seq_cst);
-    uint64_t submitted = atomic_load_explicit(&pool->injector.enq, memory_order_acquire) +
-                         atomic_load_explicit(&pool->overflow_pushed, memory_order_acquire);
+    uint64_t submitted = 0;
+    for (unsigned l = 0; l < RAIL_PRIORITIES; l++)
+        submitted += ring_claimed(&pool->levels[l].injector) +
+                     atomic_load_explicit(&pool->levels[l].overflow_pushed, memory_order_acquire);
     for (unsigned i = 0; i < pool->threads; i++)
         submitted += atomic_load_explicit(&pool->workers[i].submitted, memory_order_acquire);
     return over == submitted;
@@ -218,7 +223,7 @@ static int pool_is_idle(rail_pool *pool)
 
 /* Wakes threads waiting for idleness, if any. Called after something was
  * counted over; the seq_cst load pairs with idle_waiter_enter()'s fence. */
-void pool_notify_idle(rail_pool *pool)
+void rail__pool_notify_idle(rail_pool *pool)
 {
     if (atomic_load_explicit(&pool->idle_waiters, memory_order_seq_cst) == 0)
         return;
@@ -232,9 +237,10 @@ void pool_notify_idle(rail_pool *pool)
 static int wait_idle_cond_locked(rail_pool *pool, const struct timespec *deadline)
 {
     if (atomic_load_explicit(&pool->vacant, memory_order_relaxed) != 0 &&
-        pool_state(pool) != POOL_STOPPED)
-        pool_respawn_locked(pool);
-    return cond_wait_until(&pool->idle_cond, &pool->lock, deadline) == ETIMEDOUT ? ETIMEDOUT : 0;
+        rail__pool_state(pool) != POOL_STOPPED)
+        rail__pool_respawn_locked(pool);
+    return rail__cond_wait_until(&pool->idle_cond, &pool->lock, deadline) == ETIMEDOUT ? ETIMEDOUT
+                                                                                       : 0;
 }
 
 static void idle_waiter_enter(rail_pool *pool)
@@ -250,11 +256,11 @@ static void idle_waiter_leave(rail_pool *pool)
 
 int rail_wait_idle(rail_pool *pool, const struct timespec *deadline)
 {
-    if (pool == NULL || !deadline_valid(deadline))
+    if (pool == NULL || !rail__deadline_valid(deadline))
         return EINVAL;
     if (pool_forked(pool))
         return ECHILD;
-    if (worker_self(pool) != NULL)
+    if (rail__worker_self(pool) != NULL)
         return EDEADLK;
     int rc = 0;
     pthread_mutex_lock(&pool->lock);
@@ -274,14 +280,14 @@ int rail_wait_idle(rail_pool *pool, const struct timespec *deadline)
  * any more (a void claim, a cancelled future's leftover) are only skipped,
  * whenever they are taken, and not counted.
  */
-void pool_drop(rail_pool *pool, struct worker *w, struct job *job)
+void rail__pool_drop(rail_pool *pool, struct worker *w, struct job *job)
 {
     switch (job->kind) {
     case JOB_VOID: /* counted over by its submitter */
-        atomic_fetch_sub_explicit(&pool->tombstones, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&pool->levels[job->level].tombstones, 1, memory_order_relaxed);
         return;
     case JOB_FUTURE:
-        if (!future_drop(job->owner))
+        if (!rail__future_drop(job->owner))
             return; /* a tombstone, not a job */
         break;
     case JOB_HELPER: /* the library's own: no user work to report */
@@ -301,35 +307,38 @@ void pool_drop(rail_pool *pool, struct worker *w, struct job *job)
 }
 
 /* The shutdown caller drops every job it can reach: the injector, the
- * overflow list, and each deque (stealing works from any thread). A job a
+ * overflow queue, and each deque (stealing works from any thread). A job a
  * running job pushes after this is dropped by the worker that takes it. */
 static void drop_all(rail_pool *pool)
 {
     struct job job;
-    while (ring_pop(&pool->injector, &job))
-        pool_drop(pool, NULL, &job);
-    while (overflow_pop(pool, &job))
-        pool_drop(pool, NULL, &job);
+    for (unsigned l = 0; l < RAIL_PRIORITIES; l++) {
+        while (rail__ring_pop(&pool->levels[l].injector, &job))
+            rail__pool_drop(pool, NULL, &job);
+        while (rail__overflow_pop(&pool->levels[l].overflow, &job))
+            rail__pool_drop(pool, NULL, &job);
+    }
     for (unsigned i = 0; i < pool->threads; i++) {
         int r;
-        while ((r = deque_steal(&pool->workers[i].deque, &job)) != 0)
+        while ((r = rail__deque_steal(&pool->workers[i].deque, &job)) != 0)
             if (r == 1)
-                pool_drop(pool, NULL, &job);
+                rail__pool_drop(pool, NULL, &job);
     }
-    pool_notify_idle(pool);
+    rail__pool_notify_idle(pool);
 }
 
 int rail_shutdown(rail_pool *pool, rail_shutdown_mode mode, const struct timespec *deadline)
 {
-    if (pool == NULL || (mode != RAIL_DRAIN && mode != RAIL_DISCARD) || !deadline_valid(deadline))
+    if (pool == NULL || (mode != RAIL_DRAIN && mode != RAIL_DISCARD) ||
+        !rail__deadline_valid(deadline))
         return EINVAL;
     if (pool_forked(pool))
         return ECHILD;
-    if (worker_self(pool) != NULL)
+    if (rail__worker_self(pool) != NULL)
         return EDEADLK;
 
     pthread_mutex_lock(&pool->lock);
-    int state = pool_state(pool);
+    int state = rail__pool_state(pool);
     if (state == POOL_RUNNING)
         state = POOL_DRAINING;
     if (mode == RAIL_DISCARD && state == POOL_DRAINING)
@@ -337,14 +346,14 @@ int rail_shutdown(rail_pool *pool, rail_shutdown_mode mode, const struct timespe
     atomic_store_explicit(&pool->state, state, memory_order_seq_cst);
     pthread_mutex_unlock(&pool->lock);
 
-    pool_wake_space_waiters(pool); /* blocked submitters: ESHUTDOWN */
+    rail__pool_wake_space_waiters(pool); /* blocked submitters: ESHUTDOWN */
     if (state == POOL_DISCARDING)
         drop_all(pool);
 
     int rc = 0;
     pthread_mutex_lock(&pool->lock);
     idle_waiter_enter(pool);
-    while (pool_state(pool) != POOL_STOPPED) {
+    while (rail__pool_state(pool) != POOL_STOPPED) {
         if (!pool->joining && pool_is_idle(pool)) {
             join_workers_locked(pool);
             break;
@@ -354,7 +363,7 @@ int rail_shutdown(rail_pool *pool, rail_shutdown_mode mode, const struct timespe
         rc = wait_idle_cond_locked(pool, deadline);
     }
     idle_waiter_leave(pool);
-    if (pool_state(pool) == POOL_STOPPED)
+    if (rail__pool_state(pool) == POOL_STOPPED)
         rc = 0;
     pthread_mutex_unlock(&pool->lock);
     return rc;
@@ -368,7 +377,7 @@ void rail_pool_destroy(rail_pool *pool)
         free_pool(pool);
         return;
     }
-    if (worker_self(pool) != NULL) {
+    if (rail__worker_self(pool) != NULL) {
         fprintf(stderr, "rail: rail_pool_destroy() called from a worker of the same pool; "
                         "it would wait for itself forever\n");
         abort();
@@ -376,6 +385,17 @@ void rail_pool_destroy(rail_pool *pool)
     rail_shutdown(pool, RAIL_DRAIN, NULL);
     sync_destroy(pool);
     free_pool(pool);
+}
+
+/* One level's share of the stats: its outside jobs. */
+static void level_stats(struct level *l, rail_stats *out, unsigned i)
+{
+    size_t queued = rail__ring_length(&l->injector) + rail__overflow_length(&l->overflow);
+    size_t tombstones = atomic_load(&l->tombstones);
+    out->queued_at[i] = queued > tombstones ? queued - tombstones : 0;
+    out->submitted_at[i] =
+        ring_claimed(&l->injector) + atomic_load(&l->overflow_pushed) - atomic_load(&l->voided);
+    out->rejected_at[i] = atomic_load(&l->rejected);
 }
 
 void rail_pool_stats(rail_pool *pool, rail_stats *out)
@@ -386,23 +406,24 @@ void rail_pool_stats(rail_pool *pool, rail_stats *out)
     if (pool_forked(pool))
         return;
     uint64_t dropped = atomic_load(&pool->outside_dropped) + atomic_load(&pool->cancelled);
-    size_t queued = ring_length(&pool->injector) + atomic_load(&pool->overflow_len);
-    size_t tombstones = atomic_load(&pool->tombstones);
-    queued = queued > tombstones ? queued - tombstones : 0;
-    out->submitted = atomic_load(&pool->injector.enq) + atomic_load(&pool->overflow_pushed);
+    size_t queued = 0;
+    for (unsigned l = 0; l < RAIL_PRIORITIES; l++) {
+        level_stats(&pool->levels[l], out, l);
+        queued += out->queued_at[l];
+        out->submitted += out->submitted_at[l];
+        out->rejected += out->rejected_at[l];
+    }
     for (unsigned i = 0; i < pool->threads; i++) {
         struct worker *w = &pool->workers[i];
         out->completed += atomic_load(&w->completed);
         dropped += atomic_load(&w->dropped);
         out->submitted += atomic_load(&w->submitted);
         out->busy += atomic_load(&w->busy);
-        queued += (size_t)deque_length(&w->deque);
+        queued += (size_t)rail__deque_length(&w->deque);
     }
     out->completed += atomic_load(&pool->taken_back);
-    out->submitted -= atomic_load(&pool->voided);
     out->discarded = dropped;
     out->queued = queued;
-    out->rejected = atomic_load(&pool->rejected);
     out->workers_replaced = atomic_load(&pool->replaced);
     pthread_mutex_lock(&pool->lock);
     out->threads = pool->alive;

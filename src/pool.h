@@ -1,49 +1,22 @@
 /*
- * pool.h - the pool's private structures, shared by the library's files.
- * The protocols are described in docs/design.md; read it first.
+ * pool.h - the pool: its state, its queues and counters, and what the
+ * library's files share about submitting, dropping and waiting for idle.
+ * A worker is worker.h's, a future's internals future.h's. The protocols are
+ * described in docs/design.md; read it first.
  */
 #ifndef RAIL_POOL_H
 #define RAIL_POOL_H
 
-#include "deque.h"
 #include "job.h"
 #include "latch.h"
+#include "overflow.h"
 #include "rail.h"
 #include "ring.h"
+#include "sleep.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-
-/* A job a worker is inside, so a pthread_exit() can finish it. */
-struct frame {
-    void *owner;
-    unsigned kind;
-};
-
-struct worker {
-    struct deque deque; /* this worker's jobs' jobs; top and bottom on their own lines */
-
-    /* Written by this worker only (or its replacement, after it); summed by readers. */
-    _Alignas(64) atomic_uint_fast64_t submitted; /* pushed on deque */
-    atomic_uint_fast64_t completed;
-    atomic_uint_fast64_t dropped; /* dropped while discarding */
-    atomic_uint busy;
-
-    /* The thread's own. */
-    struct frame *frames; /* jobs it is inside, outermost first */
-    unsigned depth, frames_cap;
-    unsigned foreign_depth; /* nested helps with jobs not from its deque */
-    unsigned victim;        /* where to start stealing next */
-
-    /* The slot; guarded by pool->lock. */
-    rail_pool *pool;
-    pthread_t thread;
-    pthread_t predecessor; /* a thread that ended in a job; joined by its replacement */
-    unsigned index;
-    unsigned char alive;
-    unsigned char has_predecessor;
-};
 
 enum pool_state {
     POOL_RUNNING,    /* accepting everything */
@@ -52,17 +25,25 @@ enum pool_state {
     POOL_STOPPED,    /* workers joined */
 };
 
-struct rail_pool {
-    struct ring injector; /* outside jobs */
+struct worker;
 
-    _Alignas(64) atomic_uint epoch; /* futex word idle workers sleep on */
-    _Alignas(64) atomic_uint sleepers;
-    _Alignas(64) atomic_uint searching;
-    atomic_uint waking; /* a wake is on its way: don't send another */
+/* One priority level's outside jobs: its own injector ring, its overflow
+ * and its counters. */
+struct level {
+    struct ring injector;
+    struct overflow overflow;              /* an unbounded pool's jobs beyond the ring */
+    _Alignas(64) atomic_size_t tombstones; /* ring entries that are not jobs:
+                                              cancelled futures, void claims */
+    atomic_uint_fast64_t overflow_pushed;  /* claims on the overflow: submissions */
+    atomic_uint_fast64_t voided;           /* claims then refused (JOB_VOID, ENOMEM) */
+    atomic_uint_fast64_t rejected;
+};
+
+struct rail_pool {
+    struct level levels[RAIL_PRIORITIES]; /* outside jobs, by rail_priority */
+    struct sleep sleep;                   /* idle workers and their wakes: sleep.c */
+
     _Alignas(64) atomic_int state;
-    atomic_int stop;          /* workers exit when set (the pool is idle then) */
-    atomic_size_t tombstones; /* injector entries that are not jobs: cancelled
-                                 futures, void claims */
     atomic_uint space_waiters;
     atomic_uint idle_waiters;
     atomic_uint vacant; /* slots whose replacement thread could not be created */
@@ -72,15 +53,7 @@ struct rail_pool {
     atomic_uint_fast64_t outside_dropped; /* dropped by shutdown callers */
     atomic_uint_fast64_t cancelled;       /* rail_future_cancel */
     atomic_uint_fast64_t taken_back;      /* outside joins that ran their b themselves */
-    atomic_uint_fast64_t voided;          /* positions claimed, then refused (JOB_VOID) */
-    atomic_uint_fast64_t rejected;
     atomic_uint_fast64_t replaced;
-
-    /* Unbounded pools: what the injector had no room for. */
-    pthread_mutex_t overflow_lock;
-    struct overflow_node *overflow_head, *overflow_tail;
-    atomic_size_t overflow_len;
-    atomic_uint_fast64_t overflow_pushed;
 
     pthread_mutex_t space_lock; /* outside submitters blocked on a full queue */
     pthread_cond_t space_cond;
@@ -94,8 +67,8 @@ struct rail_pool {
     pthread_attr_t attr;
 
     rail_options opts;
-    char name[11]; /* thread-name prefix; with "-NNNN" it fits Linux's 16 bytes */
-    unsigned fork_generation;
+    char name[11];            /* thread-name prefix; with "-NNNN" it fits Linux's 16 bytes */
+    unsigned born_generation; /* fork generation it was created in */
 };
 
 /* How a submission waits for room in a full queue. */
@@ -106,52 +79,32 @@ enum admit_mode {
 };
 
 /* submit.c */
-int pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mode,
-                const struct timespec *deadline);
-void pool_notify(rail_pool *pool);
-void pool_wake_one(rail_pool *pool);
-int overflow_pop(rail_pool *pool, struct job *job);
-void overflow_free(rail_pool *pool);
-void pool_wake_space_waiters(rail_pool *pool);
-
-/* worker.c */
-int worker_start_locked(rail_pool *pool, struct worker *w);
-void pool_respawn_locked(rail_pool *pool);
-void pool_respawn(rail_pool *pool);
-struct worker *worker_self(const rail_pool *pool);
-int pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline);
-void worker_execute(struct worker *w, struct job *job);
-int worker_take_back(struct worker *w, const void *owner);
-void pool_wake_all(rail_pool *pool);
-int pool_work_visible(rail_pool *pool);
+int rail__pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mode,
+                      const struct timespec *deadline);
+void rail__pool_wake_space_waiters(rail_pool *pool);
 
 /* pool.c */
-void pool_drop(rail_pool *pool, struct worker *w, struct job *job);
-void pool_notify_idle(rail_pool *pool);
-int pool_state(const rail_pool *pool);
+void rail__pool_drop(rail_pool *pool, struct worker *w, struct job *job);
+void rail__pool_notify_idle(rail_pool *pool);
+int rail__pool_state(const rail_pool *pool);
 
 /* group.c */
-int group_try_add_helper(rail_group *group, rail_fn fn, void *arg);
-
-/* future.c */
-int future_claim(void *future);
-int future_drop(void *future);
-int future_join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b);
-void future_finish(void *future, int status);
-void future_unclaimed_popped(void *future);
-void future_run(void *future);
+int rail__group_try_add_helper(rail_group *group, rail_fn fn, void *arg);
+int rail__latch_submit(rail_pool *pool, struct latch *latch, rail_fn fn, void *arg, unsigned kind,
+                       enum admit_mode mode);
 
 /* deadline.c */
-int deadline_valid(const struct timespec *deadline);
-int cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, const struct timespec *deadline);
+int rail__deadline_valid(const struct timespec *deadline);
+int rail__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
+                          const struct timespec *deadline);
 
 /* fork.c */
-unsigned fork_generation(void);
+unsigned rail__fork_generation(void);
 
 /* The pool was created by the parent of a fork(): it has no workers here. */
 static inline int pool_forked(const rail_pool *pool)
 {
-    return pool->fork_generation != fork_generation();
+    return pool->born_generation != rail__fork_generation();
 }
 
 /* Adds to a counter only its one writer updates: no RMW needed. */

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-int ring_init(struct ring *r, size_t min_cells)
+int rail__ring_init(struct ring *r, size_t min_cells)
 {
     size_t n = 2;
     while (n < min_cells)
@@ -27,12 +27,12 @@ int ring_init(struct ring *r, size_t min_cells)
     return 0;
 }
 
-void ring_destroy(struct ring *r)
+void rail__ring_destroy(struct ring *r)
 {
     free(r->cells);
 }
 
-struct ring_cell *ring_claim(struct ring *r, size_t limit, size_t *pos_out)
+struct ring_cell *rail__ring_claim(struct ring *r, size_t limit, size_t *pos_out)
 {
     size_t pos = atomic_load_explicit(&r->enq, memory_order_relaxed);
     for (;;) {
@@ -60,13 +60,13 @@ struct ring_cell *ring_claim(struct ring *r, size_t limit, size_t *pos_out)
     }
 }
 
-void ring_publish(struct ring_cell *cell, size_t pos, const struct job *job)
+void rail__ring_publish(struct ring_cell *cell, size_t pos, const struct job *job)
 {
     cell->job = *job;
     atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
 }
 
-int ring_pop(struct ring *r, struct job *job)
+int rail__ring_pop(struct ring *r, struct job *job)
 {
     size_t pos = atomic_load_explicit(&r->deq, memory_order_relaxed);
     struct ring_cell *cell;
@@ -90,7 +90,7 @@ int ring_pop(struct ring *r, struct job *job)
     return 1;
 }
 
-size_t ring_length(struct ring *r)
+size_t rail__ring_length(struct ring *r)
 {
     size_t deq = atomic_load_explicit(&r->deq, memory_order_seq_cst);
     size_t enq = atomic_load_explicit(&r->enq, memory_order_seq_cst);

@@ -19,27 +19,33 @@ struct ring_cell {
 struct ring {
     struct ring_cell *cells;
     size_t mask;
-    _Alignas(64) atomic_size_t enq; /* pushes ever made: counts outside submissions */
+    _Alignas(64) atomic_size_t enq; /* positions ever claimed; read with ring_claimed() */
     _Alignas(64) atomic_size_t deq;
 };
 
-int ring_init(struct ring *r, size_t min_cells);
-void ring_destroy(struct ring *r);
+int rail__ring_init(struct ring *r, size_t min_cells);
+void rail__ring_destroy(struct ring *r);
 
 /*
  * A push in two steps, so the caller can decide what to write after the
- * position is taken (see submit.c): ring_claim() takes the next position
+ * position is taken (see submit.c): rail__ring_claim() takes the next position
  * with a seq_cst CAS and returns its cell, or NULL when the ring is full or
- * holds `limit` jobs; ring_publish() writes the job and hands the cell to
+ * holds `limit` jobs; rail__ring_publish() writes the job and hands the cell to
  * consumers. Every claimed cell must be published.
  */
-struct ring_cell *ring_claim(struct ring *r, size_t limit, size_t *pos);
-void ring_publish(struct ring_cell *cell, size_t pos, const struct job *job);
+struct ring_cell *rail__ring_claim(struct ring *r, size_t limit, size_t *pos);
+void rail__ring_publish(struct ring_cell *cell, size_t pos, const struct job *job);
 
 /* 1 with *job filled, or 0 when empty. */
-int ring_pop(struct ring *r, struct job *job);
+int rail__ring_pop(struct ring *r, struct job *job);
+
+/* Positions ever claimed: jobs pushed, and void claims (see submit.c). */
+static inline size_t ring_claimed(struct ring *r)
+{
+    return atomic_load_explicit(&r->enq, memory_order_acquire);
+}
 
 /* Positions claimed and not yet popped, published or not (a snapshot). */
-size_t ring_length(struct ring *r);
+size_t rail__ring_length(struct ring *r);
 
 #endif

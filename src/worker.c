@@ -1,21 +1,19 @@
 /*
  * worker.c - the worker threads: where they look for work, how they run a
- * job, how they wait (helping) and sleep, and how a worker whose job ended
- * its thread is replaced. The protocols are in docs/design.md.
+ * job, how they wait (helping), and how a worker whose job ended its thread
+ * is replaced. How they sleep when idle is sleep.c's.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
-#include "pool.h"
+#include "worker.h"
+#include "future.h"
+
+#include "spin.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Rounds of look-then-pause an idle worker spends searching before it
- * sleeps: a few microseconds, enough to catch the next job of a stream
- * without a futex round trip. Only one worker searches at a time. */
-#define SEARCH_ROUNDS 64
-#define SEARCH_PAUSES 16
-/* Nested helps with jobs not from a waiter's own deque; see pool_wait(). */
+/* Nested helps with jobs not from a waiter's own deque; see rail__pool_wait(). */
 #define HELP_FOREIGN_MAX 16
 
 enum { FOUND_NONE, FOUND_OWN, FOUND_FOREIGN };
@@ -40,16 +38,7 @@ static void exit_key_create(void)
     exit_key_error = pthread_key_create(&exit_key, worker_ended);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-struct worker *worker_self(const rail_pool *pool)
+struct worker *rail__worker_self(const rail_pool *pool)
 {
     return self != NULL && self->pool == pool ? self : NULL;
 }
@@ -64,7 +53,7 @@ int rail_worker_index(void)
 static void took_outside_job(rail_pool *pool)
 {
     if (pool->capacity != 0 && atomic_load_explicit(&pool->space_waiters, memory_order_seq_cst))
-        pool_wake_space_waiters(pool);
+        rail__pool_wake_space_waiters(pool);
 }
 
 static int steal(struct worker *w, struct job *job)
@@ -77,7 +66,7 @@ static int steal(struct worker *w, struct job *job)
             unsigned v = (w->victim + i) % pool->threads;
             if (v == w->index)
                 continue;
-            int r = deque_steal(&pool->workers[v].deque, job);
+            int r = rail__deque_steal(&pool->workers[v].deque, job);
             if (r == 1) {
                 w->victim = v;
                 return 1;
@@ -90,23 +79,86 @@ static int steal(struct worker *w, struct job *job)
     return 0;
 }
 
-/* Own deque first (newest), then the injector, other workers, the overflow. */
+/* Levels in the order a worker looks at them: most urgent first. */
+static const unsigned char level_order[RAIL_PRIORITIES] = {RAIL_PRIORITY_HIGH, RAIL_PRIORITY_NORMAL,
+                                                           RAIL_PRIORITY_LOW};
+
+static int level_waiting(rail_pool *pool, unsigned l)
+{
+    return rail__ring_length(&pool->levels[l].injector) != 0 ||
+           (pool->capacity == 0 && rail__overflow_length(&pool->levels[l].overflow) != 0);
+}
+
+static int level_pop(rail_pool *pool, unsigned l, struct job *job)
+{
+    if (rail__ring_pop(&pool->levels[l].injector, job)) {
+        took_outside_job(pool);
+        return 1;
+    }
+    /* The length first: two loads, where an empty pop would also fence. */
+    return pool->capacity == 0 && rail__overflow_length(&pool->levels[l].overflow) != 0 &&
+           rail__overflow_pop(&pool->levels[l].overflow, job);
+}
+
+/* Takes a job from the i-th level in level_order, and counts a pass for
+ * each less urgent level left waiting. */
+static int take_level(struct worker *w, unsigned i, struct job *job)
+{
+    rail_pool *pool = w->pool;
+    if (!level_pop(pool, level_order[i], job))
+        return 0;
+    w->passed[level_order[i]] = 0;
+    for (unsigned j = i + 1; j < RAIL_PRIORITIES; j++)
+        if (level_waiting(pool, level_order[j]))
+            w->passed[level_order[j]]++;
+    return 1;
+}
+
+/*
+ * An outside job: from the most urgent level that has one, unless a less
+ * urgent level has been passed over RAIL_PRIORITY_PASS_MAX times while it
+ * waited; then from that level (the most urgent such). Each take from a
+ * level counts one pass for every less urgent level still waiting, and
+ * resets its own count. So a waiting level is taken at least once in every
+ * PASS_MAX + 2 takes of this worker: PASS_MAX passes, at most one starved
+ * less urgent level served first (it needs PASS_MAX passes of its own,
+ * which this level gets too), then this one.
+ */
+static int take_outside(struct worker *w, struct job *job)
+{
+    rail_pool *pool = w->pool;
+    unsigned starved = 0; /* 0: none (the most urgent level is never starved) */
+    for (unsigned i = 1; i < RAIL_PRIORITIES && starved == 0; i++)
+        if (w->passed[level_order[i]] >= RAIL_PRIORITY_PASS_MAX &&
+            level_waiting(pool, level_order[i]))
+            starved = i;
+    if (starved != 0 && take_level(w, starved, job))
+        return 1;
+    for (unsigned i = 0; i < RAIL_PRIORITIES; i++)
+        if ((starved == 0 || i != starved) && take_level(w, i, job))
+            return 1;
+    return 0;
+}
+
+/* Own deque first (newest), then outside jobs, then other workers. */
 static int find_work(struct worker *w, struct job *job, int foreign_ok)
 {
     rail_pool *pool = w->pool;
-    if (deque_pop(&w->deque, job))
+    if (rail__deque_pop(&w->deque, job))
         return FOUND_OWN;
     if (!foreign_ok)
         return FOUND_NONE;
-    if (ring_pop(&pool->injector, job)) {
-        took_outside_job(pool);
+    if (take_outside(w, job))
         return FOUND_FOREIGN;
-    }
     if (pool->threads > 1 && steal(w, job))
         return FOUND_FOREIGN;
-    if (overflow_pop(pool, job))
-        return FOUND_FOREIGN;
     return FOUND_NONE;
+}
+
+/* For the idle path (sleep.c): 1 with a job from anywhere. */
+int rail__worker_find_work(struct worker *w, struct job *job)
+{
+    return find_work(w, job, 1) != FOUND_NONE;
 }
 
 /* Tells a job's owner it is over. */
@@ -115,7 +167,7 @@ static void finish(void *owner, unsigned kind, int status)
     if (kind == JOB_LATCH || kind == JOB_HELPER)
         latch_done(owner, status);
     else if (kind == JOB_FUTURE)
-        future_finish(owner, status);
+        rail__future_finish(owner, status);
 }
 
 static void push_frame(struct worker *w, const struct job *job)
@@ -136,23 +188,23 @@ static void push_frame(struct worker *w, const struct job *job)
 }
 
 /* Runs (or, while discarding, drops) a job this worker has taken. */
-void worker_execute(struct worker *w, struct job *job)
+static void worker_execute(struct worker *w, struct job *job)
 {
     rail_pool *pool = w->pool;
     if (job->kind == JOB_VOID ||
         atomic_load_explicit(&pool->state, memory_order_relaxed) == POOL_DISCARDING) {
-        pool_drop(pool, w, job); /* a void entry is only skipped there */
+        rail__pool_drop(pool, w, job); /* a void entry is only skipped there */
         return;
     }
-    if (job->kind == JOB_FUTURE && !future_claim(job->owner)) {
-        future_unclaimed_popped(job->owner); /* cancelled while queued */
+    if (job->kind == JOB_FUTURE && !rail__future_claim(job->owner)) {
+        rail__future_unclaimed_popped(job->owner); /* cancelled while queued */
         return;
     }
     push_frame(w, job);
     if (w->depth == 1)
         atomic_store_explicit(&w->busy, 1, memory_order_relaxed);
     if (job->kind == JOB_FUTURE)
-        future_run(job->owner);
+        rail__future_run(job->owner);
     else
         job->fn(job->arg);
     if (--w->depth == 0)
@@ -170,9 +222,9 @@ void worker_execute(struct worker *w, struct job *job)
  * of the recursion. With nothing it may run, it sleeps on the latch: what it
  * waits for is then running elsewhere. The deadline is checked only then.
  */
-int pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline)
+int rail__pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline)
 {
-    struct worker *w = worker_self(pool);
+    struct worker *w = rail__worker_self(pool);
     if (w == NULL)
         return latch_sleep(latch, deadline);
     while (!latch_open(latch)) {
@@ -199,98 +251,16 @@ int pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadl
  * first half pushed above it and left), or the deque is empty. 1 if the job
  * was found and has run.
  */
-int worker_take_back(struct worker *w, const void *owner)
+int rail__worker_take_back(struct worker *w, const void *owner)
 {
     struct job job;
-    while (deque_pop(&w->deque, &job)) {
+    while (rail__deque_pop(&w->deque, &job)) {
         int mine = job.owner == owner;
         worker_execute(w, &job);
         if (mine)
             return 1;
     }
     return 0;
-}
-
-void pool_wake_all(rail_pool *pool)
-{
-    atomic_fetch_add_explicit(&pool->epoch, 1, memory_order_seq_cst);
-    futex_wake(&pool->epoch, FUTEX_WAKE_ALL);
-}
-
-/* Some job is waiting somewhere, published or only claimed (a snapshot). */
-int pool_work_visible(rail_pool *pool)
-{
-    if (ring_length(&pool->injector) != 0 ||
-        atomic_load_explicit(&pool->overflow_len, memory_order_seq_cst) != 0)
-        return 1;
-    for (unsigned i = 0; i < pool->threads; i++)
-        if (deque_length(&pool->workers[i].deque) > 0)
-            return 1;
-    return 0;
-}
-
-/*
- * The searcher found a job. If more are waiting and nobody else searches,
- * wake a sleeper to search in its place, or a burst would be served by one
- * worker (Go's scheduler does the same). Only then: a futex wake costs the
- * found job tens of microseconds on a VM. A submitter that saw us searching
- * and so woke nobody published its job before its fence; ours comes after
- * the decrement, so work_visible() sees that job.
- */
-static void stop_searching(rail_pool *pool)
-{
-    if (atomic_fetch_sub_explicit(&pool->searching, 1, memory_order_seq_cst) != 1)
-        return;
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&pool->sleepers, memory_order_relaxed) != 0 && pool_work_visible(pool))
-        pool_wake_one(pool);
-}
-
-/*
- * The sleeping half of the protocol (docs/design.md). Returns 1 with a job,
- * or 0 when the pool stops.
- */
-static int worker_idle(struct worker *w, struct job *job)
-{
-    rail_pool *pool = w->pool;
-    for (;;) {
-        /* Search only if nobody else is: more spinners just take CPU from
-         * the threads that make work (on 2 cores, the submitter). */
-        if (atomic_fetch_add_explicit(&pool->searching, 1, memory_order_seq_cst) == 0) {
-            for (int round = 0; round < SEARCH_ROUNDS; round++) {
-                if (find_work(w, job, 1) != FOUND_NONE) {
-                    stop_searching(pool);
-                    return 1;
-                }
-                for (int i = 0; i < SEARCH_PAUSES; i++)
-                    cpu_relax();
-            }
-        }
-        atomic_fetch_sub_explicit(&pool->searching, 1, memory_order_seq_cst);
-
-        unsigned key = atomic_load_explicit(&pool->epoch, memory_order_acquire);
-        atomic_fetch_add_explicit(&pool->sleepers, 1, memory_order_seq_cst);
-        atomic_thread_fence(memory_order_seq_cst);
-        if (find_work(w, job, 1) != FOUND_NONE) {
-            atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
-            return 1;
-        }
-        if (pool_work_visible(pool)) { /* claimed, not yet published: look again */
-            atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
-            continue;
-        }
-        pool_notify_idle(pool);
-        if (atomic_load_explicit(&pool->stop, memory_order_acquire)) {
-            atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
-            return 0;
-        }
-        futex_wait(&pool->epoch, key, NULL);
-        atomic_fetch_sub_explicit(&pool->sleepers, 1, memory_order_relaxed);
-        /* Awake (woken or not): the next submitter may wake someone again.
-         * Submitters that saw the flag set published before it is cleared,
-         * and this worker looks for their jobs before it sleeps again. */
-        atomic_store_explicit(&pool->waking, 0, memory_order_seq_cst);
-    }
 }
 
 static void name_thread(const rail_pool *pool, unsigned index)
@@ -324,7 +294,7 @@ static void *worker_main(void *arg)
 
     struct job job;
     for (;;) {
-        if (find_work(w, &job, 1) == FOUND_NONE && !worker_idle(w, &job))
+        if (find_work(w, &job, 1) == FOUND_NONE && !rail__sleep_idle(w, &job))
             break;
         worker_execute(w, &job);
     }
@@ -337,7 +307,7 @@ static void *worker_main(void *arg)
 }
 
 /* Starts the thread of slot w. Called with pool->lock held. */
-int worker_start_locked(rail_pool *pool, struct worker *w)
+int rail__worker_start_locked(rail_pool *pool, struct worker *w)
 {
     pthread_once(&exit_key_once, exit_key_create);
     if (exit_key_error != 0)
@@ -371,7 +341,7 @@ static void worker_ended(void *arg)
     pool->alive--;
     w->predecessor = pthread_self();
     w->has_predecessor = 1;
-    if (worker_start_locked(pool, w) == 0)
+    if (rail__worker_start_locked(pool, w) == 0)
         atomic_fetch_add_explicit(&pool->replaced, 1, memory_order_relaxed);
     else /* the slot stays empty; the next submission or wait tries again */
         atomic_fetch_add_explicit(&pool->vacant, 1, memory_order_relaxed);
@@ -391,11 +361,11 @@ static void worker_ended(void *arg)
 }
 
 /* Refills slots left empty when a replacement thread could not be created. */
-void pool_respawn_locked(rail_pool *pool)
+void rail__pool_respawn_locked(rail_pool *pool)
 {
     for (unsigned i = 0; i < pool->threads && pool->alive < pool->threads; i++) {
         struct worker *w = &pool->workers[i];
-        if (!w->alive && w->has_predecessor && worker_start_locked(pool, w) == 0) {
+        if (!w->alive && w->has_predecessor && rail__worker_start_locked(pool, w) == 0) {
             atomic_fetch_add_explicit(&pool->replaced, 1, memory_order_relaxed);
             atomic_fetch_sub_explicit(&pool->vacant, 1, memory_order_relaxed);
         }
@@ -403,12 +373,12 @@ void pool_respawn_locked(rail_pool *pool)
 }
 
 /* After a submission: a pool with empty slots may have no worker at all. */
-void pool_respawn(rail_pool *pool)
+void rail__pool_respawn(rail_pool *pool)
 {
     if (atomic_load_explicit(&pool->vacant, memory_order_relaxed) == 0)
         return;
     pthread_mutex_lock(&pool->lock);
     if (atomic_load_explicit(&pool->state, memory_order_relaxed) != POOL_STOPPED)
-        pool_respawn_locked(pool);
+        rail__pool_respawn_locked(pool);
     pthread_mutex_unlock(&pool->lock);
 }

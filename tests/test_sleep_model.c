@@ -1,9 +1,9 @@
 /*
  * test_sleep_model.c - every interleaving of the sleep/wake protocol.
  *
- * An explicit-state model checker for the protocol in docs/design.md
- * ("Sleeping and waking"), as implemented by worker_idle(),
- * stop_searching(), pool_notify() and pool_wake_one(). Each access to shared
+ * An explicit-state model checker for the protocol of src/sleep.c, as
+ * implemented there by rail__sleep_idle(), search(), stop_searching(),
+ * rail__sleep_notify() and wake_one(). Each access to shared
  * state is one atomic step under sequential consistency (the protocol uses
  * seq_cst for every access that matters). A depth-first search runs every
  * interleaving of S submitters and W workers, with a visited set, and
@@ -18,7 +18,7 @@
  * behaviours and are not modelled.
  *
  * To show the check can fail, the same model is also run without the second
- * look in pool_wake_one() (the bug the TSan stress run found), and the
+ * look in wake_one() (the bug the TSan stress run found), and the
  * checker must find the lost wakeup there.
  */
 #include "helpers.h"
@@ -30,7 +30,7 @@
 #define SEARCH_ROUNDS 1 /* each round is one look; more adds states, not behaviours */
 
 enum pc {
-    /* worker: its loop and worker_idle() */
+    /* worker: its loop and rail__sleep_idle() */
     W_TOP,            /* look for work */
     W_SEARCH_INC,     /* searching++ */
     W_SEARCH,         /* a search round */
@@ -43,20 +43,20 @@ enum pc {
     W_RECHECK,        /* look once more */
     W_VISIBLE,        /* anything claimed but unpublished? */
     W_UNSLEEP,        /* sleepers-- before running or looking again */
-    W_FUTEX,          /* futex_wait(epoch, key) */
+    W_FUTEX,          /* rail__futex_wait(epoch, key) */
     W_BLOCKED,        /* asleep in the futex */
     W_WOKE,           /* sleepers-- */
     W_CLEAR,          /* waking = 0 */
     /* submitter */
     S_CLAIM,    /* claim a ring position: visible, not yet takeable */
     S_PUBLISH,  /* publish it */
-    S_SLEEPERS, /* pool_notify(): sleepers? */
+    S_SLEEPERS, /* rail__sleep_notify(): sleepers? */
     S_SEARCHING,
     S_DONE,
-    /* pool_wake_one(), called by submitters and by searchers */
+    /* wake_one(), called by submitters and by searchers */
     K_XCHG,  /* exchange(waking, 1) */
     K_EPOCH, /* epoch++ */
-    K_WAKE,  /* futex_wake(1) */
+    K_WAKE,  /* rail__futex_wake(1) */
     K_CLEAR, /* nobody woken: waking = 0 */
     K_R_SLEEPERS,
     K_R_SEARCHING,
@@ -65,7 +65,7 @@ enum pc {
 };
 
 struct thread {
-    unsigned char pc, ret;   /* ret: where pool_wake_one() returns to */
+    unsigned char pc, ret;   /* ret: where wake_one() returns to */
     unsigned char fresh_key; /* worker: epoch unchanged since its key was read */
     unsigned char rounds;    /* worker: search rounds left */
     unsigned char left;      /* submitter: jobs still to submit */
@@ -80,7 +80,7 @@ struct state {
 
 struct model {
     int workers, submitters, jobs_each;
-    bool second_look; /* pool_wake_one() looks again after a failed wake */
+    bool second_look; /* wake_one() looks again after a failed wake */
     bool violation;
     unsigned long states;
     struct state *seen; /* open-addressing hash set */
@@ -295,7 +295,7 @@ static void step(struct model *m, const struct state *cur, int i,
     case K_R_VISIBLE:
         t->pc = s.jobs + s.claimed != 0 ? K_XCHG : K_RETURN;
         break;
-    case K_RETURN: /* pool_wake_one() returns */
+    case K_RETURN: /* wake_one() returns */
         if (is_worker(m, i) && t->after_run) {
             t->after_run = 0;
             run_job(&s, t);

@@ -1,0 +1,51 @@
+/*
+ * worker.h - a worker: its slot in the pool, its deque, its counters, and
+ * what other files ask of workers (worker.c).
+ */
+#ifndef RAIL_WORKER_H
+#define RAIL_WORKER_H
+
+#include "deque.h"
+#include "pool.h"
+
+/* A job a worker is inside, so a pthread_exit() can finish it. */
+struct frame {
+    void *owner;
+    unsigned kind;
+};
+
+struct worker {
+    struct deque deque; /* this worker's jobs' jobs; top and bottom on their own lines */
+
+    /* Written by this worker only (or its replacement, after it); summed by readers. */
+    _Alignas(64) atomic_uint_fast64_t submitted; /* pushed on deque */
+    atomic_uint_fast64_t completed;
+    atomic_uint_fast64_t dropped; /* dropped while discarding */
+    atomic_uint busy;
+
+    /* The thread's own. */
+    struct frame *frames; /* jobs it is inside, outermost first */
+    unsigned depth, frames_cap;
+    unsigned foreign_depth;           /* nested helps with jobs not from its deque */
+    unsigned victim;                  /* where to start stealing next */
+    unsigned passed[RAIL_PRIORITIES]; /* takes of more urgent levels while
+                                         this one waited (see take_outside()) */
+
+    /* The slot; guarded by pool->lock. */
+    rail_pool *pool;
+    pthread_t thread;
+    pthread_t predecessor; /* a thread that ended in a job; joined by its replacement */
+    unsigned index;
+    unsigned char alive;
+    unsigned char has_predecessor;
+};
+
+int rail__worker_start_locked(rail_pool *pool, struct worker *w);
+void rail__pool_respawn_locked(rail_pool *pool);
+void rail__pool_respawn(rail_pool *pool);
+struct worker *rail__worker_self(const rail_pool *pool);
+int rail__pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline);
+int rail__worker_take_back(struct worker *w, const void *owner);
+int rail__worker_find_work(struct worker *w, struct job *job);
+
+#endif
