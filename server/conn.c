@@ -526,6 +526,13 @@ static void on_timer(uv_timer_t *timer)
 /* Keeps the bytes just read; they are parsed from the connection's buffer. */
 static int conn_keep(struct conn *c, const char *data, size_t n)
 {
+    if (c->pending_off > 0 && c->pending_len + n > c->pending_cap) {
+        /* Parsed bytes go before the buffer grows: a pipeline that is never
+         * caught up with would otherwise keep every byte it ever sent. */
+        memmove(c->pending, c->pending + c->pending_off, unparsed(c));
+        c->pending_len -= c->pending_off;
+        c->pending_off = 0;
+    }
     if (c->pending_len + n > c->pending_cap) {
         size_t cap = c->pending_cap ? c->pending_cap : 4096;
         while (cap < c->pending_len + n)
