@@ -127,10 +127,77 @@ static void test_endless_pipeline_memory_is_bounded(void **state)
     assert_int_equal(server_signal_and_wait(&srv, SIGTERM, 20000), 0);
 }
 
+/* ---- a slow reader that never stops reading ---- */
+
+/* The send timer is for a client that stops taking its answer; one that
+ * takes it steadily but slowly keeps the connection (docs/server.md: the
+ * timer is "restarted whenever the client takes bytes"). A 4 MiB /echo
+ * answer is one write, whose completion came too late to count: the
+ * connection was cut at --header-timeout in the middle of the body. */
+static void test_slow_steady_reader_gets_the_whole_answer(void **state)
+{
+    (void)state;
+    const char *args[] = {"--header-timeout", "400", "--max-body", "8388608", NULL};
+    server_start(&srv, args);
+    enum { BODY = 4 << 20, STEP = 32 << 10 };
+    struct conn *c = malloc(sizeof *c);
+    conn_open(c, srv.port);
+    int small = 16 << 10;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    char *body = malloc(BODY);
+    for (size_t i = 0; i < BODY; i++)
+        body[i] = (char)('a' + i % 26);
+    char head[128];
+    snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n",
+             BODY);
+    conn_sends(c, head);
+    conn_send(c, body, BODY);
+    /* Take at most STEP bytes every 20 ms: never a pause near the timeout,
+     * yet well over a second for the whole answer. */
+    size_t got = 0, want = 0;
+    char *buf = malloc(STEP), *echoed = malloc(BODY);
+    bool head_seen = false;
+    double start = now_ms();
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, STEP, 0);
+        if (n <= 0)
+            break;
+        size_t off = 0;
+        if (!head_seen) {
+            memcpy(c->buf + c->len, buf, (size_t)n); /* the head fits in the first read */
+            c->len += (size_t)n;
+            char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
+            if (!end)
+                continue;
+            head_seen = true;
+            assert_non_null(strstr(c->buf, "HTTP/1.1 200 "));
+            want = BODY;
+            off = (size_t)(end + 4 - c->buf) - (c->len - (size_t)n);
+        }
+        size_t take = (size_t)n - off;
+        assert_true(got + take <= want);
+        memcpy(echoed + got, buf + off, take);
+        got += take;
+        if (got == want)
+            break;
+        pause_ms(20);
+    }
+    print_message("%zu of %d bytes in %.0f ms\n", got, BODY, now_ms() - start);
+    assert_int_equal(got, BODY);
+    assert_memory_equal(echoed, body, BODY);
+    free(buf);
+    free(echoed);
+    free(body);
+    conn_close(c);
+    free(c);
+    assert_int_equal(server_signal_and_wait(&srv, SIGTERM, 20000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_endless_pipeline_memory_is_bounded, teardown),
+        cmocka_unit_test_teardown(test_slow_steady_reader_gets_the_whole_answer, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
