@@ -137,7 +137,8 @@ static void test_endless_pipeline_memory_is_bounded(void **state)
 static void test_slow_steady_reader_gets_the_whole_answer(void **state)
 {
     (void)state;
-    const char *args[] = {"--header-timeout", "400", "--max-body", "8388608", NULL};
+    const char *args[] = {"--header-timeout", "400", "--idle-timeout", "400", "--max-body",
+                          "8388608",          NULL};
     server_start(&srv, args);
     enum { BODY = 4 << 20, STEP = 32 << 10 };
     struct conn *c = malloc(sizeof *c);
@@ -160,8 +161,10 @@ static void test_slow_steady_reader_gets_the_whole_answer(void **state)
     double start = now_ms();
     for (;;) {
         ssize_t n = recv(c->fd, buf, STEP, 0);
-        if (n <= 0)
+        if (n <= 0) {
+            print_message("recv: %zd (%s)\n", n, n < 0 ? strerror(errno) : "end");
             break;
+        }
         size_t off = 0;
         if (!head_seen) {
             memcpy(c->buf + c->len, buf, (size_t)n); /* the head fits in the first read */
@@ -185,6 +188,16 @@ static void test_slow_steady_reader_gets_the_whole_answer(void **state)
     print_message("%zu of %d bytes in %.0f ms\n", got, BODY, now_ms() - start);
     assert_int_equal(got, BODY);
     assert_memory_equal(echoed, body, BODY);
+
+    /* The same answer to a client that takes nothing: dropped, within a
+     * few timeouts, with its 4 MiB. */
+    conn_sends(c, head);
+    conn_send(c, body, BODY);
+    pause_ms(2000);
+    struct reply r;
+    assert_int_equal(http_request(srv.port, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n", &r), 200);
+    assert_non_null(strstr(r.body, "\"connections\":1}")); /* this one */
+    reply_free(&r);
     free(buf);
     free(echoed);
     free(body);
