@@ -206,11 +206,113 @@ static void test_slow_steady_reader_gets_the_whole_answer(void **state)
     assert_int_equal(server_signal_and_wait(&srv, SIGTERM, 20000), 0);
 }
 
+/* ---- a file that changes while it streams ---- */
+
+/* Writes `size` bytes of a position-dependent pattern to name under the root. */
+static void make_patterned(const char *name, size_t size)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", srv.root, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (size_t i = 0; i < size; i++)
+        fputc((int)((i * 7 + i / 4096) & 0xff), f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static bool patterned_at(const char *bytes, size_t off, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)bytes[i] != (((off + i) * 7 + (off + i) / 4096) & 0xff))
+            return false;
+    return true;
+}
+
+/* Reads an answer's head and then body bytes until the server closes or
+ * `cap` bytes came; the body bytes are checked against the pattern from
+ * `first`. Returns how many body bytes came. */
+static size_t read_patterned(struct conn *c, size_t first, size_t cap, char *cl, size_t cl_cap)
+{
+    struct reply r;
+    assert_int_equal(conn_read_head(c, &r), 0);
+    assert_true(r.status == 200 || r.status == 206);
+    assert_non_null(reply_header(&r, "content-length", cl, cl_cap));
+    size_t got = 0;
+    char *buf = malloc(1 << 16);
+    if (c->len) {
+        assert_true(patterned_at(c->buf, first, c->len));
+        got = c->len;
+        c->len = 0;
+    }
+    ssize_t n;
+    while (got < cap && (n = recv(c->fd, buf, 1 << 16, 0)) > 0) {
+        if (!patterned_at(buf, first + got, (size_t)n))
+            fail_msg("wrong bytes at offset %zu of the body", got);
+        got += (size_t)n;
+    }
+    free(buf);
+    return got;
+}
+
+/* A 20 MiB file cut to 2 MiB while it streams: the answer is cut by the
+ * close (fewer bytes than Content-Length), never padded or shifted; a file
+ * replaced (renamed over) while it streams is sent whole, as it was. Then
+ * the new contents are served. */
+static void test_file_changed_while_streaming(void **state)
+{
+    (void)state;
+    const char *args[] = {"--header-timeout", "3000", NULL};
+    server_start(&srv, args);
+    enum { SIZE = 20 << 20 };
+    make_patterned("big.bin", SIZE);
+    char path[256], cl[32];
+    snprintf(path, sizeof path, "%s/big.bin", srv.root);
+
+    struct conn *c = malloc(sizeof *c);
+    conn_open(c, srv.port);
+    int small = 64 << 10;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    conn_sends(c, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    pause_ms(300); /* the server is blocked on this client, deep in the file */
+    assert_int_equal(truncate(path, 2 << 20), 0);
+    size_t got = read_patterned(c, 0, SIZE, cl, sizeof cl);
+    assert_string_equal(cl, "20971520");
+    print_message("cut to 2 MiB while streaming: %zu bytes, then the close\n", got);
+    assert_true(got < SIZE);
+    conn_close(c);
+
+    /* Replaced by rename while streaming: the old file, whole. */
+    make_patterned("big.bin", SIZE);
+    pause_ms(1100); /* the cache revalidates the path after a second */
+    conn_open(c, srv.port);
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    conn_sends(c, "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=65535-\r\n\r\n");
+    pause_ms(300);
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s/other.bin", srv.root);
+    FILE *f = fopen(tmp, "wb");
+    fputs("replaced", f);
+    fclose(f);
+    assert_int_equal(rename(tmp, path), 0);
+    got = read_patterned(c, 65535, SIZE - 65535, cl, sizeof cl);
+    assert_int_equal(got, SIZE - 65535);
+    assert_int_equal(strtoull(cl, NULL, 10), SIZE - 65535);
+    conn_close(c);
+    free(c);
+    pause_ms(1100);
+    struct reply r;
+    assert_int_equal(http_request(srv.port, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n", &r), 200);
+    assert_string_equal(r.body, "replaced");
+    reply_free(&r);
+    assert_int_equal(server_signal_and_wait(&srv, SIGTERM, 20000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_endless_pipeline_memory_is_bounded, teardown),
         cmocka_unit_test_teardown(test_slow_steady_reader_gets_the_whole_answer, teardown),
+        cmocka_unit_test_teardown(test_file_changed_while_streaming, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
