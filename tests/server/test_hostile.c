@@ -371,6 +371,36 @@ static void test_sigterm_across_loops(void **state)
     free(half);
 }
 
+/* ---- trailer fields ---- */
+
+/* Fields in a chunked body's trailer section are not request headers (RFC
+ * 9110 6.5.1: never merged into the header section unless the field's
+ * definition allows it). They were appended to the headers, so a trailer
+ * turned a GET into a range request or a conditional one, or put a
+ * User-Agent in the access log that no proxy in front had seen. */
+static void test_trailer_fields_are_not_headers(void **state)
+{
+    (void)state;
+    server_start(&srv, NULL);
+    struct conn *c = malloc(sizeof *c);
+    conn_open(c, srv.port);
+    conn_sends(c, "GET /style.css HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "0\r\nRange: bytes=0-3\r\nIf-None-Match: *\r\nUser-Agent: trailer-agent\r\n\r\n");
+    struct reply r;
+    assert_int_equal(conn_read_reply(c, &r, false), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "body { color: black; }\n");
+    reply_free(&r);
+    conn_close(c);
+    free(c);
+    assert_int_equal(server_signal_and_wait(&srv, SIGTERM, 20000), 0);
+    char *log = read_file(srv.log_path, NULL);
+    assert_non_null(log);
+    if (strstr(log, "trailer-agent"))
+        fail_msg("a trailer field was logged as the User-Agent: %s", log);
+    free(log);
+}
+
 int main(void)
 {
     /* Memory bounds are checked on the server's RSS: under AddressSanitizer
@@ -385,6 +415,7 @@ int main(void)
         cmocka_unit_test_teardown(test_slow_steady_reader_gets_the_whole_answer, teardown),
         cmocka_unit_test_teardown(test_file_changed_while_streaming, teardown),
         cmocka_unit_test_teardown(test_sigterm_across_loops, teardown),
+        cmocka_unit_test_teardown(test_trailer_fields_are_not_headers, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
