@@ -401,6 +401,47 @@ static void test_trailer_fields_are_not_headers(void **state)
     free(log);
 }
 
+/* ---- limits over loops, answers when the pool is busy ---- */
+
+/* --max-connections counts every loop's connections: with two loops and a
+ * limit of 6, the 7th to 16th connections are all refused, whichever loop
+ * the kernel gives them to. /health and /metrics are answered by the loop
+ * while the only worker sleeps, and a file the cache must open waits its
+ * turn instead of failing. */
+static void test_limit_over_loops_and_busy_pool(void **state)
+{
+    (void)state;
+    const char *args[] = {"--io-threads",      "2", "--threads", "1", "--sleep-ms", "1500",
+                          "--max-connections", "6", NULL};
+    server_start(&srv, args);
+    struct conn *c = calloc(16, sizeof *c);
+    conn_open(&c[0], srv.port);
+    conn_sends(&c[0], "GET /sleep HTTP/1.1\r\nHost: t\r\n\r\n"); /* the only worker */
+    pause_ms(100);
+    for (int i = 1; i < 6; i++) {
+        conn_open(&c[i], srv.port);
+        conn_sends(&c[i], i % 2 ? "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+                                : "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+        double start = now_ms();
+        expect_reply(&c[i], 200);
+        if (now_ms() - start > 1000) /* the sleeper would take 1.5 s */
+            fail_msg("a loop answer waited %.0f ms for the busy worker", now_ms() - start);
+    }
+    for (int i = 6; i < 16; i++) {
+        conn_open(&c[i], srv.port);
+        expect_reply(&c[i], 503);
+        assert_true(conn_closed_by_peer(&c[i], 5000));
+        conn_close(&c[i]);
+    }
+    conn_sends(&c[1], "GET /sub/digits.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_reply(&c[1], 200);
+    expect_reply(&c[0], 200);
+    for (int i = 0; i < 6; i++)
+        conn_close(&c[i]);
+    free(c);
+    assert_int_equal(server_signal_and_wait(&srv, SIGTERM, 20000), 0);
+}
+
 int main(void)
 {
     /* Memory bounds are checked on the server's RSS: under AddressSanitizer
@@ -416,6 +457,7 @@ int main(void)
         cmocka_unit_test_teardown(test_file_changed_while_streaming, teardown),
         cmocka_unit_test_teardown(test_sigterm_across_loops, teardown),
         cmocka_unit_test_teardown(test_trailer_fields_are_not_headers, teardown),
+        cmocka_unit_test_teardown(test_limit_over_loops_and_busy_pool, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
