@@ -442,6 +442,41 @@ static void test_limit_over_loops_and_busy_pool(void **state)
     assert_int_equal(server_signal_and_wait(&srv, SIGTERM, 20000), 0);
 }
 
+/* ---- Expect on HTTP/1.0 ---- */
+
+/* RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST
+ * be ignored; an HTTP/1.0 client cannot read an interim response. It was
+ * sent "HTTP/1.1 100 Continue" before its body; HTTP/1.1 still gets it. */
+static void test_expect_on_http10_is_ignored(void **state)
+{
+    (void)state;
+    server_start(&srv, NULL);
+    struct conn *c = malloc(sizeof *c);
+    conn_open(c, srv.port);
+    conn_sends(c, "POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 500), 0); /* nothing before the body */
+    conn_sends(c, "hello");
+    struct reply r;
+    assert_int_equal(conn_read_reply(c, &r, false), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "hello");
+    reply_free(&r);
+    conn_close(c);
+    conn_open(c, srv.port);
+    conn_sends(
+        c, "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    assert_int_equal(conn_read_head(c, &r), 0);
+    assert_int_equal(r.status, 100);
+    conn_sends(c, "hello");
+    assert_int_equal(conn_read_reply(c, &r, false), 0);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    conn_close(c);
+    free(c);
+    assert_int_equal(server_signal_and_wait(&srv, SIGTERM, 20000), 0);
+}
+
 int main(void)
 {
     /* Memory bounds are checked on the server's RSS: under AddressSanitizer
@@ -458,6 +493,7 @@ int main(void)
         cmocka_unit_test_teardown(test_sigterm_across_loops, teardown),
         cmocka_unit_test_teardown(test_trailer_fields_are_not_headers, teardown),
         cmocka_unit_test_teardown(test_limit_over_loops_and_busy_pool, teardown),
+        cmocka_unit_test_teardown(test_expect_on_http10_is_ignored, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
