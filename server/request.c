@@ -227,7 +227,8 @@ static int head_check(struct reader *r)
     if (expect) {
         if (strcasecmp(expect, "100-continue") != 0)
             return 417;
-        req->expect_continue = true;
+        /* RFC 9110 10.1.1: ignored on HTTP/1.0, which has no interim answers */
+        req->expect_continue = p->http_minor > 0;
     }
     return host_acceptable(req) ? 0 : 400;
 }
