@@ -3,9 +3,11 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
 
@@ -49,6 +51,19 @@ static bool sending(const struct conn *c)
 static bool backlogged(const struct conn *c)
 {
     return c->stream || uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) > WRITE_MAX;
+}
+
+/* Bytes still to go to the client: queued in libuv, the file's rest, and
+ * what the kernel holds unacknowledged (its buffer can take megabytes, so
+ * a client reading slowly drains it for seconds before libuv sees room). */
+static uint64_t send_left(const struct conn *c)
+{
+    uint64_t left = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) + c->stream_left;
+    uv_os_fd_t fd;
+    int unacked;
+    if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQ, &unacked) == 0)
+        left += (uint64_t)unacked;
+    return left;
 }
 
 static void exchange_free(struct exchange *ex)
@@ -123,6 +138,8 @@ static void timer_keep(struct conn *c, enum timer_mode mode, unsigned ms)
     if (c->timer_mode == mode)
         return;
     c->timer_mode = mode;
+    if (mode == TIMER_SEND)
+        c->send_mark = send_left(c);
     uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
@@ -519,7 +536,15 @@ static void on_timer(uv_timer_t *timer)
         conn_fail(c, 408);
         conn_next(c);
         break;
-    case TIMER_SEND:   /* the client stopped taking its answer */
+    case TIMER_SEND:
+        /* One write can outlast the timeout while the client takes it
+         * steadily: the timer is for a client that took nothing. */
+        if (send_left(c) < c->send_mark) {
+            timer_keep(c, TIMER_SEND, config(c)->header_timeout_ms);
+            break;
+        }
+        conn_close(c);
+        break;
     case TIMER_LINGER: /* the client never closed */
         conn_close(c);
         break;
@@ -531,6 +556,13 @@ static void on_timer(uv_timer_t *timer)
 /* Keeps the bytes just read; they are parsed from the connection's buffer. */
 static int conn_keep(struct conn *c, const char *data, size_t n)
 {
+    if (c->pending_off > 0 && c->pending_len + n > c->pending_cap) {
+        /* Parsed bytes go before the buffer grows: a pipeline that is never
+         * caught up with would otherwise keep every byte it ever sent. */
+        memmove(c->pending, c->pending + c->pending_off, unparsed(c));
+        c->pending_len -= c->pending_off;
+        c->pending_off = 0;
+    }
     if (c->pending_len + n > c->pending_cap) {
         size_t cap = c->pending_cap ? c->pending_cap : 4096;
         while (cap < c->pending_len + n)

@@ -57,12 +57,13 @@ struct conn {
     struct request *next_req;  /* parsed ahead to decide a drain's last answer */
     struct fentry *stream;     /* a file being sent after the queued writes */
     uint64_t stream_off, stream_left;
-    char *chunk;      /* the stream's buffer when sendfile() must wait */
-    unsigned writes;  /* uv_write()s not yet completed */
-    unsigned handles; /* libuv handles not yet closed */
-    bool reading;     /* uv_read_start() is in effect */
-    bool last;        /* no request after those answered now */
-    bool eof;         /* the client half-closed: answer what came, then end */
+    uint64_t send_mark; /* bytes left to send when the send timer was armed */
+    char *chunk;        /* the stream's buffer when sendfile() must wait */
+    unsigned writes;    /* uv_write()s not yet completed */
+    unsigned handles;   /* libuv handles not yet closed */
+    bool reading;       /* uv_read_start() is in effect */
+    bool last;          /* no request after those answered now */
+    bool eof;           /* the client half-closed: answer what came, then end */
     bool continue_sent;
     struct conn *prev, *next; /* the loop's list */
     char peer[64];

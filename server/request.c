@@ -77,10 +77,20 @@ static int on_url_complete(llhttp_t *p)
     return 0;
 }
 
+/* A chunked body's trailer fields are counted against the head's limit and
+ * dropped: they are not request headers (RFC 9110 6.5.1), and no proxy in
+ * front need have checked them as such. */
+static int trailer_bytes(struct reader *r, size_t n)
+{
+    return head_grow(r->req, n, 431) ? fail(r, 431) : 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
     struct reader *r = reader_of(p);
     struct request *req = r->req;
+    if (r->headers_done)
+        return trailer_bytes(r, n);
     if (!r->in_name) {
         if (req->nheaders == REQUEST_HEADERS_MAX || head_grow(req, HEADER_OVERHEAD, 431))
             return fail(r, 431);
@@ -97,6 +107,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 static int on_header_field_complete(llhttp_t *p)
 {
     struct reader *r = reader_of(p);
+    if (r->headers_done)
+        return 0;
     arena_end_string(r->req);
     r->in_name = false;
     return 0;
@@ -106,6 +118,8 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     struct reader *r = reader_of(p);
     struct request *req = r->req;
+    if (r->headers_done)
+        return trailer_bytes(r, n);
     if (!r->in_value) {
         req->headers[req->nheaders].value = (uint16_t)req->arena_used;
         r->in_value = true;
@@ -121,6 +135,8 @@ static int on_header_value_complete(llhttp_t *p)
 {
     struct reader *r = reader_of(p);
     struct request *req = r->req;
+    if (r->headers_done)
+        return 0;
     struct header *h = &req->headers[req->nheaders];
     if (!r->in_value) /* an empty value gets no on_header_value */
         h->value = (uint16_t)req->arena_used;
@@ -211,7 +227,8 @@ static int head_check(struct reader *r)
     if (expect) {
         if (strcasecmp(expect, "100-continue") != 0)
             return 417;
-        req->expect_continue = true;
+        /* RFC 9110 10.1.1: ignored on HTTP/1.0, which has no interim answers */
+        req->expect_continue = p->http_minor > 0;
     }
     return host_acceptable(req) ? 0 : 400;
 }
