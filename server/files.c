@@ -72,7 +72,7 @@ const char *files_content_type(const char *name)
 
 /* Opens rel under the root. The name was normalised already; a symbolic
  * link could still point out, so the canonical path must stay inside. */
-static int open_inside(const struct docroot *root, const char *rel, struct stat *st)
+int files_open(const struct docroot *root, const char *rel, struct stat *st)
 {
     if (rel[0] == '\0')
         return -1;
@@ -103,7 +103,7 @@ refuse:
 }
 
 /* Does an If-None-Match list contain etag (weak comparison) or "*"? */
-static bool etag_listed(const char *list, const char *etag)
+bool files_etag_listed(const char *list, const char *etag)
 {
     size_t elen = strlen(etag);
     for (const char *s = list; *s;) {
@@ -126,7 +126,7 @@ static bool not_modified(const struct request *req, const char *etag, time_t mti
 {
     const char *inm = request_header(req, "if-none-match");
     if (inm) /* If-Modified-Since is ignored when If-None-Match is present */
-        return etag_listed(inm, etag);
+        return files_etag_listed(inm, etag);
     const char *ims = request_header(req, "if-modified-since");
     if (ims) {
         time_t since = http_date_parse(ims);
@@ -211,7 +211,7 @@ int files_serve(const struct docroot *root, const char *rel, const struct reques
                 struct response *resp)
 {
     struct stat st;
-    int fd = open_inside(root, rel, &st);
+    int fd = files_open(root, rel, &st);
     if (fd < 0)
         return -1;
     uint64_t size = (uint64_t)st.st_size;

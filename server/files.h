@@ -6,6 +6,9 @@
 #ifndef RAIL_SERVER_FILES_H
 #define RAIL_SERVER_FILES_H
 
+#include <stdbool.h>
+#include <sys/stat.h>
+
 #include "request.h"
 #include "response.h"
 
@@ -25,6 +28,13 @@ void docroot_close(struct docroot *root);
  * regular file inside the root, 0 when resp is filled. */
 int files_serve(const struct docroot *root, const char *rel, const struct request *req, int status,
                 struct response *resp);
+
+/* Opens `rel` (normalised, relative) read-only when it is a regular file
+ * inside the root, symbolic links resolved; fills *st. -1 otherwise. */
+int files_open(const struct docroot *root, const char *rel, struct stat *st);
+
+/* Does an If-None-Match list contain etag (weak comparison) or "*"? */
+bool files_etag_listed(const char *list, const char *etag);
 
 /* The media type for a file name, by its extension. */
 const char *files_content_type(const char *name);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "path.h"
+#include "resize_route.h"
 
 static bool is_get_or_head(const struct request *req)
 {
@@ -86,6 +87,31 @@ static void echo(const struct request *req, struct response *resp)
     response_body(resp, body, req->body_len);
 }
 
+int handlers_open(struct handler_ctx *ctx, const struct server_config *cfg)
+{
+    const char *images = cfg->images ? cfg->images : cfg->root;
+    if (docroot_open(&ctx->images, images) != 0) {
+        fprintf(stderr, "rail-server: images directory %s: %s\n", images, strerror(errno));
+        return -1;
+    }
+    if (resize_init() != 0) {
+        fprintf(stderr, "rail-server: libvips failed to start\n");
+        return -1;
+    }
+    ctx->resize.max_pixels = cfg->max_pixels;
+    ctx->resize_timeout_ms = cfg->resize_timeout_ms;
+    ctx->cache_max_age = cfg->cache_max_age;
+    return 0;
+}
+
+void handlers_close(struct handler_ctx *ctx)
+{
+    if (ctx->images.real)
+        docroot_close(&ctx->images);
+    ctx->images.real = NULL;
+    resize_shutdown();
+}
+
 bool route_is_slow(const struct request *req)
 {
     char path[16];
@@ -93,10 +119,15 @@ bool route_is_slow(const struct request *req)
     return strcmp(path, "/sleep") == 0;
 }
 
-void handle_request(const struct handler_ctx *ctx, const struct request *req, struct response *resp)
+void handle_request(const struct handler_ctx *ctx, const struct request *req,
+                    const struct job_info *job, struct response *resp)
 {
     char path[PATH_OUT_MAX];
     path_of_target(request_target(req), path, sizeof path);
+    if (strcmp(path, "/resize") == 0) {
+        resize_route(ctx, req, job, resp);
+        return;
+    }
     if (strcmp(path, "/echo") == 0) {
         if (req->method != HTTP_POST)
             method_not_allowed(resp, "POST");

@@ -12,17 +12,35 @@ static const uint64_t bucket_us[METRICS_BUCKETS] = {100,    250,     500,     10
                                                     5000,   10000,   25000,   50000,   100000,
                                                     250000, 1000000, 2500000, 10000000};
 
+/* Adds one observation of `ns` to a histogram of bucket_us bounds. */
+static void observe(atomic_uint_fast64_t *le, atomic_uint_fast64_t *sum_us,
+                    atomic_uint_fast64_t *count, uint64_t ns)
+{
+    uint64_t us = ns / 1000;
+    unsigned b = 0;
+    while (b < METRICS_BUCKETS && us > bucket_us[b])
+        b++;
+    atomic_fetch_add_explicit(&le[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(sum_us, us, memory_order_relaxed);
+    atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
+}
+
 void metrics_request(struct metrics *m, int status, uint64_t latency_ns)
 {
     if (status >= 100 && status < 600)
         atomic_fetch_add_explicit(&m->by_status[status], 1, memory_order_relaxed);
-    uint64_t us = latency_ns / 1000;
-    unsigned b = 0;
-    while (b < METRICS_BUCKETS && us > bucket_us[b])
-        b++;
-    atomic_fetch_add_explicit(&m->latency_le[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->latency_sum_us, us, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->latency_count, 1, memory_order_relaxed);
+    observe(m->latency_le, &m->latency_sum_us, &m->latency_count, latency_ns);
+}
+
+void metrics_resize(struct metrics *m, enum resize_outcome outcome, enum image_format format,
+                    uint64_t ns)
+{
+    if (outcome != RESIZE_OK) {
+        atomic_fetch_add_explicit(&m->resize_failures[outcome], 1, memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&m->resize_by_format[format], 1, memory_order_relaxed);
+    observe(m->resize_le, &m->resize_sum_us, &m->resize_count, ns);
 }
 
 struct text {
@@ -69,6 +87,42 @@ static void metric(struct text *t, const char *type, const char *name, const cha
     put(t, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, value);
 }
 
+static void histogram(struct text *t, const char *name, const char *help, atomic_uint_fast64_t *le,
+                      atomic_uint_fast64_t *sum_us, atomic_uint_fast64_t *count)
+{
+    put(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cumulative = 0;
+    for (unsigned b = 0; b <= METRICS_BUCKETS; b++) {
+        cumulative += load(&le[b]);
+        if (b < METRICS_BUCKETS)
+            put(t, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, (double)bucket_us[b] / 1e6,
+                cumulative);
+        else
+            put(t, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cumulative);
+    }
+    put(t, "%s_sum %.6f\n", name, (double)load(sum_us) / 1e6);
+    put(t, "%s_count %" PRIu64 "\n", name, load(count));
+}
+
+static void resize_metrics(struct text *t, struct metrics *m)
+{
+    histogram(t, "rail_resize_duration_seconds",
+              "Time a successful /resize spent in the image engine (header to encoded bytes).",
+              m->resize_le, &m->resize_sum_us, &m->resize_count);
+    put(t, "# HELP rail_resize_total Images made by /resize, by output format.\n"
+           "# TYPE rail_resize_total counter\n");
+    for (int f = IMAGE_JPEG; f <= IMAGE_GIF; f++)
+        put(t, "rail_resize_total{format=\"%s\"} %" PRIu64 "\n",
+            image_format_name((enum image_format)f), load(&m->resize_by_format[f]));
+    put(t, "# HELP rail_resize_failures_total /resize requests that gave no image, by reason.\n"
+           "# TYPE rail_resize_failures_total counter\n");
+    for (int o = RESIZE_OK + 1; o < RESIZE_OUTCOMES; o++)
+        put(t, "rail_resize_failures_total{reason=\"%s\"} %" PRIu64 "\n",
+            resize_outcome_name((enum resize_outcome)o), load(&m->resize_failures[o]));
+    metric(t, "gauge", "rail_vips_memory_bytes", "Bytes libvips has allocated and holds now.",
+           resize_engine_memory());
+}
+
 size_t metrics_render(struct metrics *m, rail_pool *pool, char **out)
 {
     struct text t = {.buf = malloc(4096), .cap = 4096};
@@ -81,22 +135,9 @@ size_t metrics_render(struct metrics *m, rail_pool *pool, char **out)
         if (n)
             put(&t, "rail_http_requests_total{code=\"%d\"} %" PRIu64 "\n", code, n);
     }
-    put(&t, "# HELP rail_http_request_duration_seconds From a request's last byte to its answer's "
-            "hand-off to the socket.\n"
-            "# TYPE rail_http_request_duration_seconds histogram\n");
-    uint64_t cumulative = 0;
-    for (unsigned b = 0; b <= METRICS_BUCKETS; b++) {
-        cumulative += load(&m->latency_le[b]);
-        if (b < METRICS_BUCKETS)
-            put(&t, "rail_http_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-                (double)bucket_us[b] / 1e6, cumulative);
-        else
-            put(&t, "rail_http_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
-                cumulative);
-    }
-    put(&t, "rail_http_request_duration_seconds_sum %.6f\n",
-        (double)load(&m->latency_sum_us) / 1e6);
-    put(&t, "rail_http_request_duration_seconds_count %" PRIu64 "\n", load(&m->latency_count));
+    histogram(&t, "rail_http_request_duration_seconds",
+              "From a request's last byte to its answer's hand-off to the socket.", m->latency_le,
+              &m->latency_sum_us, &m->latency_count);
     metric(&t, "gauge", "rail_http_connections_open", "Client connections open now.",
            load(&m->connections_open));
     metric(&t, "counter", "rail_http_connections_total", "Client connections accepted.",
@@ -105,6 +146,7 @@ size_t metrics_render(struct metrics *m, rail_pool *pool, char **out)
            "Requests answered 503 because the pool's queue was full.", load(&m->overloaded));
     metric(&t, "counter", "rail_access_log_dropped_total",
            "Access log lines dropped because the log fell behind.", load(&m->log_dropped));
+    resize_metrics(&t, m);
 
     rail_stats s;
     rail_pool_stats(pool, &s);

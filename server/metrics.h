@@ -12,6 +12,8 @@
 
 #include <rail.h>
 
+#include "resize.h"
+
 #define METRICS_BUCKETS 14 /* latency histogram, plus +Inf */
 
 struct metrics {
@@ -19,11 +21,19 @@ struct metrics {
     atomic_uint_fast64_t latency_le[METRICS_BUCKETS + 1]; /* per bucket, not cumulative */
     atomic_uint_fast64_t latency_sum_us, latency_count;
     atomic_uint_fast64_t connections_open, connections_total, overloaded, log_dropped;
+    /* /resize, written by workers */
+    atomic_uint_fast64_t resize_le[METRICS_BUCKETS + 1]; /* per bucket, not cumulative */
+    atomic_uint_fast64_t resize_sum_us, resize_count;
+    atomic_uint_fast64_t resize_by_format[IMAGE_HEIC + 1];
+    atomic_uint_fast64_t resize_failures[RESIZE_OUTCOMES];
 };
 
 /* Counts one answered request: its status and the time from the end of the
  * request to its answer being handed to the socket. */
 void metrics_request(struct metrics *m, int status, uint64_t latency_ns);
+/* Counts one /resize: an image of `format` made in `ns`, or a failure. */
+void metrics_resize(struct metrics *m, enum resize_outcome outcome, enum image_format format,
+                    uint64_t ns);
 /* The Prometheus text exposition of m and the pool's stats, malloc'd, in
  * *out; returns its length (0 when out of memory). */
 size_t metrics_render(struct metrics *m, rail_pool *pool, char **out);

@@ -11,6 +11,7 @@
 #include <llhttp.h>
 #include <uv.h>
 
+#include "resize.h"
 #include "version.h"
 
 static const char usage[] =
@@ -31,6 +32,12 @@ static const char usage[] =
     "      --max-connections N      open client connections at most (default 10000)\n"
     "      --shutdown-timeout MS    after SIGTERM/SIGINT, exit 1 if requests still run (default "
     "30000)\n"
+    "      --images DIR             where GET /resize?src= finds images (default: the root)\n"
+    "      --max-pixels N           refuse (422) images whose header declares more pixels\n"
+    "                               (default 50000000)\n"
+    "      --resize-timeout MS      a resize running or queued longer gets 503 (default 10000)\n"
+    "      --cache-max-age N        Cache-Control max-age of GET /resize answers, seconds\n"
+    "                               (default 31536000)\n"
     "  -h, --help                   this text\n"
     "  -V, --version                the version\n";
 
@@ -41,7 +48,11 @@ enum {
     OPT_HEADER_TIMEOUT,
     OPT_IDLE_TIMEOUT,
     OPT_MAX_CONNECTIONS,
-    OPT_SHUTDOWN_TIMEOUT
+    OPT_SHUTDOWN_TIMEOUT,
+    OPT_IMAGES,
+    OPT_MAX_PIXELS,
+    OPT_RESIZE_TIMEOUT,
+    OPT_CACHE_MAX_AGE
 };
 
 static const struct option longopts[] = {
@@ -56,6 +67,10 @@ static const struct option longopts[] = {
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
+    {"images", required_argument, NULL, OPT_IMAGES},
+    {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
+    {"resize-timeout", required_argument, NULL, OPT_RESIZE_TIMEOUT},
+    {"cache-max-age", required_argument, NULL, OPT_CACHE_MAX_AGE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -126,6 +141,9 @@ enum options_result options_parse(int argc, char **argv, struct server_config *c
         .idle_timeout_ms = 5000,
         .shutdown_timeout_ms = 30000,
         .max_connections = 10000,
+        .max_pixels = 50000000,
+        .resize_timeout_ms = 10000,
+        .cache_max_age = 31536000,
     };
     opterr = 0; /* our own one-line messages */
     int opt;
@@ -174,13 +192,29 @@ enum options_result options_parse(int argc, char **argv, struct server_config *c
             if ((rc = number(optarg, 1, 3600000, "--shutdown-timeout", &v)) == 0)
                 cfg->shutdown_timeout_ms = (unsigned)v;
             break;
+        case OPT_IMAGES:
+            cfg->images = optarg;
+            break;
+        case OPT_MAX_PIXELS:
+            if ((rc = number(optarg, 1, 1ull << 40, "--max-pixels", &v)) == 0)
+                cfg->max_pixels = v;
+            break;
+        case OPT_RESIZE_TIMEOUT:
+            if ((rc = number(optarg, 1, 3600000, "--resize-timeout", &v)) == 0)
+                cfg->resize_timeout_ms = (unsigned)v;
+            break;
+        case OPT_CACHE_MAX_AGE:
+            if ((rc = number(optarg, 0, 1u << 31, "--cache-max-age", &v)) == 0)
+                cfg->cache_max_age = (unsigned long)v;
+            break;
         case 'h':
             fputs(usage, stdout);
             return OPTIONS_EXIT_OK;
         case 'V':
-            printf("rail-server %s (libuv %s, llhttp %d.%d.%d)\n", RAIL_SERVER_VERSION,
+            resize_init();
+            printf("rail-server %s (libuv %s, llhttp %d.%d.%d, libvips %s)\n", RAIL_SERVER_VERSION,
                    uv_version_string(), LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR,
-                   LLHTTP_VERSION_PATCH);
+                   LLHTTP_VERSION_PATCH, resize_engine_version());
             return OPTIONS_EXIT_OK;
         case ':':
             fprintf(stderr, "rail-server: option '%s' needs a value (see --help)\n",

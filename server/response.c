@@ -28,11 +28,25 @@ too_long:
     return -1;
 }
 
+void response_body_release(char *body, void (*body_free)(void *))
+{
+    if (body_free)
+        body_free(body);
+    else
+        free(body);
+}
+
+void response_body_owned(struct response *resp, char *body, size_t len, void (*body_free)(void *))
+{
+    response_body_release(resp->body, resp->body_free);
+    resp->body = body;
+    resp->body_free = body_free;
+    resp->body_len = resp->content_length = len;
+}
+
 void response_body(struct response *resp, char *body, size_t len)
 {
-    free(resp->body);
-    resp->body = body;
-    resp->body_len = resp->content_length = len;
+    response_body_owned(resp, body, len, NULL);
 }
 
 void response_text(struct response *resp, int status, const char *content_type, const char *text)
@@ -55,7 +69,7 @@ void response_error(struct response *resp, int status)
 
 void response_reset(struct response *resp)
 {
-    free(resp->body);
+    response_body_release(resp->body, resp->body_free);
     memset(resp, 0, sizeof *resp);
 }
 
@@ -82,10 +96,14 @@ const char *status_reason(int status)
         return "Content Too Large";
     case 414:
         return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
     case 416:
         return "Range Not Satisfiable";
     case 417:
         return "Expectation Failed";
+    case 422:
+        return "Unprocessable Content";
     case 431:
         return "Request Header Fields Too Large";
     case 500:

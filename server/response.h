@@ -20,7 +20,8 @@ struct response {
     const char *content_type;       /* a static string, or NULL for none */
     char extra[RESPONSE_EXTRA_MAX]; /* further header lines, each ending in CRLF */
     size_t extra_len;
-    char *body; /* malloc'd, owned; NULL when there is none or for HEAD */
+    char *body;                /* owned; NULL when there is none or for HEAD */
+    void (*body_free)(void *); /* releases body: NULL means free() (g_free for images) */
     size_t body_len;
     size_t content_length; /* the Content-Length to send: body_len, or the GET size for HEAD */
     bool close;            /* the handler wants the connection closed after this */
@@ -36,6 +37,10 @@ void response_text(struct response *resp, int status, const char *content_type, 
 void response_error(struct response *resp, int status);
 /* Takes ownership of a malloc'd body. */
 void response_body(struct response *resp, char *body, size_t len);
+/* Takes ownership of a body released by body_free (NULL: free()). */
+void response_body_owned(struct response *resp, char *body, size_t len, void (*body_free)(void *));
+/* Releases a body taken from a response with its deallocator. */
+void response_body_release(char *body, void (*body_free)(void *));
 void response_reset(struct response *resp);
 
 const char *status_reason(int status);

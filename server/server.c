@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@ struct exchange {
     struct response resp;
     uint64_t received_ns;
     bool slow;
+    atomic_bool cancelled; /* the client went away while a worker had it */
     struct exchange *next; /* on the done list or the slow-waiting list */
 };
 
@@ -117,7 +119,7 @@ static void update_clock(struct server *srv)
 static void exchange_free(struct exchange *ex)
 {
     request_free(ex->req);
-    free(ex->resp.body);
+    response_body_release(ex->resp.body, ex->resp.body_free);
     free(ex);
 }
 
@@ -199,6 +201,7 @@ static void log_exchange(struct server *srv, const struct exchange *ex, size_t b
 struct write_req {
     uv_write_t req;
     char *head, *body;
+    void (*body_free)(void *); /* NULL: free() */
 };
 
 static void on_write(uv_write_t *w, int status)
@@ -206,7 +209,7 @@ static void on_write(uv_write_t *w, int status)
     struct write_req *wr = (struct write_req *)w;
     struct conn *c = w->handle->data;
     free(wr->head);
-    free(wr->body);
+    response_body_release(wr->body, wr->body_free);
     free(wr);
     c->writes--;
     if (status < 0)
@@ -215,23 +218,26 @@ static void on_write(uv_write_t *w, int status)
         conn_end(c);
 }
 
-/* Queues head and body (both malloc'd, taken over) on the socket. */
-static void conn_write(struct conn *c, char *head, size_t head_len, char *body, size_t body_len)
+/* Queues head (malloc'd) and body (released by body_free) on the socket;
+ * both are taken over. */
+static void conn_write(struct conn *c, char *head, size_t head_len, char *body, size_t body_len,
+                       void (*body_free)(void *))
 {
     struct write_req *wr = malloc(sizeof *wr);
     if (!wr) {
         free(head);
-        free(body);
+        response_body_release(body, body_free);
         conn_close(c);
         return;
     }
     wr->head = head;
     wr->body = body;
+    wr->body_free = body_free;
     uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)head_len),
                         uv_buf_init(body, (unsigned)body_len)};
     if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs, body_len ? 2 : 1, on_write) != 0) {
         free(head);
-        free(body);
+        response_body_release(body, body_free);
         free(wr);
         conn_close(c);
         return;
@@ -283,8 +289,8 @@ static void conn_respond(struct conn *c, struct exchange *ex)
     } else {
         metrics_request(&srv->metrics, resp->status, uv_hrtime() - ex->received_ns);
         log_exchange(srv, ex, send_body ? resp->body_len : 0);
-        conn_write(c, head, head_len, send_body ? resp->body : NULL,
-                   send_body ? resp->body_len : 0);
+        conn_write(c, head, head_len, send_body ? resp->body : NULL, send_body ? resp->body_len : 0,
+                   resp->body_free);
         if (send_body)
             resp->body = NULL; /* the write owns it now */
     }
@@ -327,7 +333,8 @@ static void run_exchange(void *arg)
 {
     struct exchange *ex = arg;
     struct server *srv = ex->conn->srv;
-    handle_request(&srv->ctx, ex->req, &ex->resp);
+    struct job_info job = {.received_ns = ex->received_ns, .cancelled = &ex->cancelled};
+    handle_request(&srv->ctx, ex->req, &job, &ex->resp);
     if (ex->resp.status == 0)
         response_error(&ex->resp, 500);
     pthread_mutex_lock(&srv->done_lock);
@@ -526,7 +533,7 @@ static void send_continue(struct conn *c)
     }
     memcpy(copy, line, sizeof line - 1);
     c->continue_sent = true;
-    conn_write(c, copy, sizeof line - 1, NULL, 0);
+    conn_write(c, copy, sizeof line - 1, NULL, 0, NULL);
 }
 
 /* Parses what has been received, one request at a time, until a request is
@@ -636,6 +643,8 @@ static void conn_close(struct conn *c)
         return;
     c->closed = c->closing = true;
     c->reading = false;
+    if (c->inflight) /* a worker may have it: let a long job stop early */
+        atomic_store_explicit(&c->inflight->cancelled, true, memory_order_relaxed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
@@ -816,6 +825,8 @@ static int start(struct server *srv)
     srv->ctx.pool = srv->pool;
     srv->ctx.metrics = &srv->metrics;
     srv->ctx.sleep_ms = cfg->sleep_ms;
+    if (handlers_open(&srv->ctx, cfg) != 0)
+        return -1;
     if (cfg->access_log &&
         !(srv->log = access_log_open(cfg->access_log, &srv->metrics.log_dropped))) {
         fprintf(stderr, "rail-server: access log %s: %s\n", cfg->access_log, strerror(errno));
@@ -873,6 +884,7 @@ int server_run(const struct server_config *cfg)
     access_log_close(srv->log);
     if (srv->loop_ready)
         close_loop(srv);
+    handlers_close(&srv->ctx);
     if (srv->ctx.root.fd >= 0)
         docroot_close(&srv->ctx.root);
     pthread_mutex_destroy(&srv->done_lock);

@@ -19,6 +19,11 @@ struct server_config {
     size_t max_body;
     unsigned header_timeout_ms, idle_timeout_ms, shutdown_timeout_ms;
     unsigned max_connections;
+    /* /resize */
+    const char *images; /* the images directory; NULL: the root */
+    unsigned long long max_pixels;
+    unsigned resize_timeout_ms;
+    unsigned long cache_max_age; /* seconds */
 };
 
 /* Serves until SIGTERM or SIGINT and the drain that follows. Returns the

@@ -67,7 +67,8 @@ static void answer(const struct request *req)
     check_path(request_target(req));
     (void)route_is_slow(req);
     struct response resp = {0};
-    handle_request(&ctx, req, &resp);
+    struct job_info job = {.received_ns = 0, .cancelled = NULL};
+    handle_request(&ctx, req, &job, &resp);
     require(resp.status >= 200 && resp.status < 600, "a final status");
     require(resp.body_len == 0 || resp.body != NULL, "a body where there is a length");
     char head[1024];
