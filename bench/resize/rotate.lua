@@ -8,6 +8,14 @@
 
 local requests = {}
 local next_index = 0
+local threads = 0
+
+-- Runs in the main thread once per wrk thread: numbers them, so each one
+-- starts at a different place in the list.
+function setup(thread)
+   thread:set("thread_id", threads)
+   threads = threads + 1
+end
 
 function init(args)
    local list = assert(io.open(args[1], "r"))
@@ -26,6 +34,7 @@ function init(args)
    end
    list:close()
    assert(#requests > 0, "no requests in " .. args[1])
+   next_index = ((thread_id or 0) * 7) % #requests
 end
 
 function request()

@@ -12,7 +12,7 @@ Throughput (the default mode). Three systems on the same inputs (bench/resize/in
              sharp.cache(false), sharp.concurrency(1), UV_THREADPOOL_SIZE=2
   floor      build/.../resize_floor: the server's own resize function on 2 threads, inputs in
              memory, no HTTP: the ceiling for rail
-wrk (one thread) drives the HTTP systems with bench/resize/rotate.lua, which cycles through every
+wrk (two threads) drives the HTTP systems with bench/resize/rotate.lua, which cycles through every
 variant of the workload's input. Every cell (workload x connections) runs once per repetition for
 each system, the order rotating between repetitions. Reported: img/s (median, min-max), latency
 p50/p95/p99 (median over repetitions), peak RSS (VmHWM, reset before each cell through
@@ -75,6 +75,16 @@ def proc_status(pid, field):
     except OSError:
         pass
     return None
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of every thread of PID so far, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def reset_peak(pid):
@@ -146,7 +156,9 @@ def request_list(tmp, images, wl, system, files=None):
 
 
 def run_wrk(port, conns, duration, listfile):
-    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "60s",
+    # Two wrk threads (one for a single connection): with one, a connection
+    # writing a large POST body held up the other's replies in our runs.
+    cmd = ["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{duration}s", "--timeout", "60s",
            "-s", os.path.join(HERE, "rotate.lua"), f"http://127.0.0.1:{port}", "--", listfile]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120).stdout
     m = re.search(r"^RESULT (.*)$", out, re.M)
@@ -167,7 +179,8 @@ def run_floor(binary, wl, images, duration):
         raise RuntimeError(f"resize_floor failed: {out.stderr.strip()}")
     vals = dict(re.findall(r"^(\w+)\s+([\d.]+)$", out.stdout, re.M))
     return {"ips": float(vals["img_s"]), "p50": None, "p95": None, "p99": None,
-            "errors": int(float(vals.get("errors", 0))), "rss": float(vals["peak_rss_mb"])}
+            "errors": int(float(vals.get("errors", 0))), "rss": float(vals["peak_rss_mb"]),
+            "cpu": float(vals["cpu_ms_per_img"])}
 
 
 def warm(port, images, system):
@@ -277,7 +290,7 @@ def report(results, quality, slow, args, versions):
         f"`make bench-resize` (`{cmd}`), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{os.cpu_count()} CPUs ({cpu_name()}). {versions}. "
         f"Inputs from `bench/resize/inputs.py` ({args.variants_seen} variants per workload, rotated "
-        "by `bench/resize/rotate.lua`); wrk with one thread on the same machine, loopback. "
+        "by `bench/resize/rotate.lua`); wrk with two threads on the same machine, loopback. "
         f"rail-server `--threads 2 --access-log off`; sharp with `sharp.cache(false)`, "
         "`sharp.concurrency(1)`, `UV_THREADPOOL_SIZE=2`; the floor is `resize_floor`: the server's "
         "resize function on 2 threads, inputs in memory, no HTTP. "
@@ -286,8 +299,8 @@ def report(results, quality, slow, args, versions):
     if smoke:
         lines += ["", f"**Smoke run** ({args.reps} repetition(s) of {args.duration} s on a shared, "
                   "busy machine): the figures show that the harness works, not the servers' speed."]
-    lines += ["", "| workload | conns | system | img/s | p50 ms | p95 ms | p99 ms | peak RSS MB | errors |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| workload | conns | system | img/s | p50 ms | p95 ms | p99 ms | CPU ms/img | peak RSS MB | errors |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for key in args.workloads:
         for conns in args.conn_list:
             for system in SYSTEMS:
@@ -298,11 +311,12 @@ def report(results, quality, slow, args, versions):
                     f"| {WL[key][4]} | {conns if system != 'floor' else '2 threads'} | {system} "
                     f"| {fmt([r['ips'] for r in rs])} | {fmt([r['p50'] for r in rs])} "
                     f"| {fmt([r['p95'] for r in rs])} | {fmt([r['p99'] for r in rs])} "
-                    f"| {fmt([r.get('rss') for r in rs], 0)} | {sum(r['errors'] for r in rs)} |")
+                    f"| {fmt([r.get('cpu') for r in rs])} | {fmt([r.get('rss') for r in rs], 0)} | {sum(r['errors'] for r in rs)} |")
     lines += ["", "Ratios (medians; targets from issue 10) and output quality (PSNR in dB against a "
               "full-decode lanczos3 reference, median of 4 inputs; higher is better):", "",
               "| workload | conns | rail GET / sharp (target) | rail POST / sharp | rail GET / floor "
-              "(target 0.95) | p95 rail / sharp ms | PSNR rail | PSNR sharp |", "|---|---|---|---|---|---|---|---|"]
+              "(target 0.95) | CPU/img sharp ÷ rail GET | p95 rail / sharp ms | PSNR rail | PSNR sharp |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for key in args.workloads:
         q = quality.get(key, {})
         for conns in args.conn_list:
@@ -310,6 +324,8 @@ def report(results, quality, slow, args, versions):
             p = med([r["ips"] for r in results.get((key, conns, "rail POST"), [])])
             s = med([r["ips"] for r in results.get((key, conns, "sharp"), [])])
             f = med([r["ips"] for r in results.get((key, 2, "floor"), [])])
+            gcpu = med([r.get("cpu") for r in results.get((key, conns, "rail GET"), [])])
+            scpu = med([r.get("cpu") for r in results.get((key, conns, "sharp"), [])])
             gp95 = med([r["p95"] for r in results.get((key, conns, "rail GET"), [])])
             sp95 = med([r["p95"] for r in results.get((key, conns, "sharp"), [])])
 
@@ -323,9 +339,13 @@ def report(results, quality, slow, args, versions):
 
             lines.append(
                 f"| {WL[key][4]} | {conns} | {ratio(g, s, WL[key][5])} | {ratio(p, s)} "
-                f"| {ratio(g, f, 0.95 if conns == 2 else None)} "
+                f"| {ratio(g, f, 0.95 if conns == 2 else None)} | {ratio(scpu, gcpu)} "
                 f"| {gp95 or 0:.1f} / {sp95 or 0:.1f} "
                 f"| {q.get('rail GET', float('nan')):.2f} | {q.get('sharp', float('nan')):.2f} |")
+    lines += ["", "CPU ms/img is the server process's user + system CPU time over the cell divided by the "
+              "images it answered (the floor: its own). On a shared machine it is the figure other "
+              "load disturbs least; img/s and latency move with whatever else runs. The floor's peak "
+              "RSS includes its inputs, all held in memory."]
     if quality:
         same = all(q.get("post_equals_get") for q in quality.values())
         lines += ["", f"rail's POST answers were {'byte-identical to' if same else '**not** identical to'} "
@@ -580,18 +600,22 @@ def main():
                         r = run_floor(floor_bin, wl, args.images, args.duration)
                         results.setdefault((key, 2, system), []).append(r)
                         print(f"rep {rep + 1}/{args.reps} {key:7} floor     2 threads "
-                              f"{r['ips']:7.1f} img/s  peak RSS {r['rss']:.0f} MB", flush=True)
+                              f"{r['ips']:7.1f} img/s  CPU {r['cpu']:.1f} ms/img  peak RSS {r['rss']:.0f} MB", flush=True)
                         continue
                     for conns in args.conn_list:
                         listfile = request_list(tmp, args.images, wl, system)
                         pid = pids[system]
                         reset_peak(pid)
+                        cpu0 = cpu_seconds(pid)
                         r = run_wrk(ports[system], conns, args.duration, listfile)
+                        cpu1 = cpu_seconds(pid)
                         r["rss"] = proc_status(pid, "VmHWM")
+                        r["cpu"] = (cpu1 - cpu0) * 1e3 / r["requests"] if r["requests"] and cpu0 is not None else None
                         results.setdefault((key, conns, system), []).append(r)
                         print(f"rep {rep + 1}/{args.reps} {key:7} {system:9} c={conns} "
                               f"{r['ips']:7.1f} img/s  p50 {r['p50']:.1f} p95 {r['p95']:.1f} "
-                              f"p99 {r['p99']:.1f} ms  peak RSS {r['rss']:.0f} MB  errors {r['errors']}",
+                              f"p99 {r['p99']:.1f} ms  CPU {r['cpu'] or 0:.1f} ms/img  peak RSS {r['rss']:.0f} MB  "
+                              f"errors {r['errors']}",
                               flush=True)
         quality = measure_quality(quality_bin, ports, args.images, args.workloads, tmp)
         for key, q in quality.items():
