@@ -346,6 +346,11 @@ def report(results, quality, slow, args, versions):
               "images it answered (the floor: its own). On a shared machine it is the figure other "
               "load disturbs least; img/s and latency move with whatever else runs. The floor's peak "
               "RSS includes its inputs, all held in memory."]
+    if "avif" in args.workloads:
+        lines += ["", "AVIF: both at the same effort and q, but not the same chroma: sharp writes AVIF "
+                  "4:4:4 by default (`heifChromaSubsampling`), rail-server 4:2:0 (libvips' default "
+                  "below q90), so sharp's encoder has more to do and its PSNR is not directly "
+                  "comparable."]
     if quality:
         same = all(q.get("post_equals_get") for q in quality.values())
         lines += ["", f"rail's POST answers were {'byte-identical to' if same else '**not** identical to'} "
@@ -554,6 +559,16 @@ def memory_mode(args, rail_bin):
 
 # ---------------------------------------------------------------- main
 
+def rail_avif_effort():
+    """rail-server's AVIF effort (AVIF_EFFORT in server/resize.c), so sharp is given the same."""
+    try:
+        with open(os.path.join(REPO, "server", "resize.c")) as f:
+            m = re.search(r"^#define AVIF_EFFORT (\d+)", f.read(), re.M)
+        return int(m.group(1)) if m else 2
+    except OSError:
+        return 2
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True, help="the CMake build directory (bench-resize)")
@@ -562,8 +577,8 @@ def main():
     ap.add_argument("--duration", type=int, default=15)
     ap.add_argument("--conns", default="2,8")
     ap.add_argument("--workloads", default=",".join(w[0] for w in WORKLOADS))
-    ap.add_argument("--avif-effort", type=int, default=2,
-                    help="sharp's AVIF effort; must be rail-server's default (see docs/server.md)")
+    ap.add_argument("--avif-effort", type=int, default=rail_avif_effort(),
+                    help="sharp's AVIF effort (default: rail-server's, AVIF_EFFORT in server/resize.c)")
     ap.add_argument("--no-slow", action="store_true", help="skip the slow-input measurement")
     ap.add_argument("--out")
     ap.add_argument("--chart")
