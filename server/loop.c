@@ -82,6 +82,7 @@ static void loop_finish_if_done(struct ioloop *loop)
         uv_close((uv_handle_t *)&srv->sigterm, NULL);
         uv_close((uv_handle_t *)&srv->sigint, NULL);
         uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+        uv_close((uv_handle_t *)&srv->trim_timer, NULL);
     }
     pthread_mutex_unlock(&srv->live_lock);
 }

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <rail.h>
@@ -68,6 +69,8 @@ struct server {
     struct ioloop *loops;
     uv_signal_t sigterm, sigint; /* on loop 0 */
     uv_timer_t drain_timer;      /* on loop 0 */
+    uv_timer_t trim_timer;       /* on loop 0: malloc_trim() when idle (server.c) */
+    uint64_t trimmed_at;         /* the pool's completed count at the last trim */
 };
 
 /* Sets up loop `index` of srv, listening on the bound socket `fd` (taken).

@@ -8,6 +8,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -55,6 +56,37 @@ static void on_signal(uv_signal_t *handle, int signum)
     for (unsigned i = 1; i < srv->nloops; i++)
         uv_async_send(&srv->loops[i].wake);
     loop_drain(&srv->loops[0]);
+}
+
+/* ---- memory ----
+ *
+ * glibc gives every thread that allocates under contention an arena of its
+ * own and keeps what was freed in each. An image server's workers allocate
+ * and free tens of megabytes per resize, so RSS climbs with the number of
+ * arenas and never comes back (make bench-resize-memory measured 229 MB
+ * after 1,000 mixed resizes and 331 MB after 3,000 with the defaults; 79 and
+ * 138 MB with two arenas; 15 and 40 MB with two arenas and malloc_trim when
+ * idle). So: two arenas unless MALLOC_ARENA_MAX says otherwise, and once a
+ * second, if the pool finished work since the last look and is idle now,
+ * malloc_trim(0) hands the free pages back. */
+
+#define TRIM_EVERY_MS 1000
+
+static void on_trim(uv_timer_t *timer)
+{
+    struct server *srv = timer->data;
+    rail_stats s;
+    rail_pool_stats(srv->pool, &s);
+    if (s.completed == srv->trimmed_at || s.busy > 0 || s.queued > 0)
+        return;
+    srv->trimmed_at = s.completed;
+    malloc_trim(0);
+}
+
+static void memory_policy(void)
+{
+    if (!getenv("MALLOC_ARENA_MAX"))
+        mallopt(M_ARENA_MAX, 2);
 }
 
 /* ---- start ---- */
@@ -118,7 +150,10 @@ static int start_loops(struct server *srv)
     uv_signal_init(&first->uv, &srv->sigterm);
     uv_signal_init(&first->uv, &srv->sigint);
     uv_timer_init(&first->uv, &srv->drain_timer);
-    srv->sigterm.data = srv->sigint.data = srv->drain_timer.data = srv;
+    uv_timer_init(&first->uv, &srv->trim_timer);
+    srv->sigterm.data = srv->sigint.data = srv->drain_timer.data = srv->trim_timer.data = srv;
+    uv_timer_start(&srv->trim_timer, on_trim, TRIM_EVERY_MS, TRIM_EVERY_MS);
+    uv_unref((uv_handle_t *)&srv->trim_timer); /* never what keeps the loop running */
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
     printf("rail-server %s: listening on ", RAIL_SERVER_VERSION);
@@ -159,6 +194,7 @@ static void slow_lane_init(struct server *srv, unsigned threads)
 static int start(struct server *srv)
 {
     const struct server_config *cfg = srv->cfg;
+    memory_policy(); /* before any thread allocates */
     if (docroot_open(&srv->ctx.root, cfg->root) != 0) {
         fprintf(stderr, "rail-server: document root %s: %s\n", cfg->root, strerror(errno));
         return -1;

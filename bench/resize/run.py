@@ -434,7 +434,8 @@ def jemalloc_path():
 def allocator_options(build):
     shim = os.path.join(build, "bench", "resize", "libtrim_shim.so")
     return {
-        "glibc": {},
+        "server": {},
+        "glibc": {"MALLOC_ARENA_MAX": "16"},
         "arena2": {"MALLOC_ARENA_MAX": "2"},
         "trim128k": {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"},
         "malloc_trim": {"LD_PRELOAD": shim, "RAIL_TRIM_MS": "200"},
@@ -444,7 +445,10 @@ def allocator_options(build):
 
 
 ALLOC_TEXT = {
-    "glibc": "glibc malloc, defaults",
+    "server": "rail-server's own policy: two arenas (`mallopt`) and `malloc_trim(0)` once a second "
+              "when the pool has finished work and is idle",
+    "glibc": "glibc's default arena count (`MALLOC_ARENA_MAX=16`, 8 per core, which overrides the "
+             "server's two)",
     "arena2": "`MALLOC_ARENA_MAX=2`",
     "trim128k": "`M_TRIM_THRESHOLD` 128 KiB (`GLIBC_TUNABLES=glibc.malloc.trim_threshold=131072`; "
                 "fixes the dynamic mmap threshold too)",
@@ -584,7 +588,8 @@ def main():
     ap.add_argument("--chart")
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--mem-counts", default="1000,10000")
-    ap.add_argument("--allocators", default="glibc,arena2,trim128k,malloc_trim,arena2+trim,jemalloc")
+    ap.add_argument("--allocators",
+                    default="server,glibc,arena2,trim128k,malloc_trim,arena2+trim,jemalloc")
     args = ap.parse_args()
     args.images = os.path.abspath(args.images)
     rail_bin = os.path.join(args.build, "server", "rail-server")
