@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int hex_value(char c)
+int path_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -23,8 +23,8 @@ static int decode_segment(const char *s, const char *end, char *out, size_t cap)
     while (s < end) {
         char c = *s++;
         if (c == '%') {
-            int hi = end - s >= 2 ? hex_value(s[0]) : -1;
-            int lo = hi >= 0 ? hex_value(s[1]) : -1;
+            int hi = end - s >= 2 ? path_hex_digit(s[0]) : -1;
+            int lo = hi >= 0 ? path_hex_digit(s[1]) : -1;
             if (lo < 0)
                 return -1;
             c = (char)(hi << 4 | lo);

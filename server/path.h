@@ -21,6 +21,9 @@
  * target ("http://host/a?q") is normalised by its path ("/a"). */
 int path_normalize(const char *target, char out[PATH_OUT_MAX]);
 
+/* The value of a hexadecimal digit, or -1 (for %XX escapes, hex keys). */
+int path_hex_digit(char c);
+
 /* The target in origin-form: an absolute-form target from its path on
  * ("http://h/a?x" -> "/a?x"), any other as it is. */
 const char *path_origin(const char *target);

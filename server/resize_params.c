@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "path.h"
+
 #define AVIF_DEFAULT_Q 50 /* as sharp: AV1 at q80 is far larger for no visible gain */
 #define DEFAULT_Q      80
 
@@ -12,17 +14,6 @@ void resize_params_default(struct resize_params *p)
 {
     *p = (struct resize_params){.fit = FIT_INSIDE, .gravity = GRAVITY_CENTRE};
     memset(p->bg, 0xff, sizeof p->bg);
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Form-decodes [s, end) ('+' is a space, %XX a byte) into out (cap bytes
@@ -35,8 +26,8 @@ static int form_decode(const char *s, const char *end, char *out, size_t cap)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = end - s > 2 ? hex_digit(s[1]) : -1;
-            int lo = hi >= 0 ? hex_digit(s[2]) : -1;
+            int hi = end - s > 2 ? path_hex_digit(s[1]) : -1;
+            int lo = hi >= 0 ? path_hex_digit(s[2]) : -1;
             if (lo < 0)
                 return -1;
             c = (char)(hi << 4 | lo);
@@ -134,7 +125,7 @@ static int color(const char *v, unsigned char bg[3])
     if (strlen(v) != 6)
         return -1;
     for (int i = 0; i < 3; i++) {
-        int hi = hex_digit(v[2 * i]), lo = hex_digit(v[2 * i + 1]);
+        int hi = path_hex_digit(v[2 * i]), lo = path_hex_digit(v[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         bg[i] = (unsigned char)(hi << 4 | lo);

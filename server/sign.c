@@ -12,6 +12,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "path.h"
+
 /* A query item: a slice of the target, not NUL-terminated. */
 struct item {
     const char *p;
@@ -21,24 +23,13 @@ struct item {
 /* Bounded by the request head limit anyway; a cap keeps the sort cheap. */
 #define SIGN_ITEMS_MAX 64
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int sign_hex(const char *hex, unsigned char out[SIGN_SECRET_MAX])
 {
     size_t n = strlen(hex);
     if (n == 0 || n % 2 || n / 2 > SIGN_SECRET_MAX)
         return -1;
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        int hi = path_hex_digit(hex[2 * i]), lo = path_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);
