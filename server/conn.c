@@ -187,28 +187,13 @@ static void on_write(uv_write_t *w, int status)
     conn_next(c);
 }
 
-/* Drops the first `done` bytes of bufs[*first..n). */
-static void bufs_advance(uv_buf_t *bufs, unsigned n, unsigned *first, size_t done)
-{
-    while (*first < n && done >= bufs[*first].len)
-        done -= bufs[(*first)++].len;
-    if (*first < n) {
-        bufs[*first].base += done;
-        bufs[*first].len -= (unsigned)done;
-    }
-}
-
-/* Sends s's head and `len` bytes of its body (s is taken). A body of 4 GiB
- * or more (an /echo of a huge upload) takes several buffers: uv_buf_t's
- * length is an unsigned int. With nothing queued the bytes are offered to
- * the socket at once (uv_try_write): an answer the kernel takes whole costs
- * no write request and no callback, and spares the epoll_ctl() libuv makes
- * after every completed uv_write (Debian's libuv re-arms the socket then).
- * What the kernel does not take is queued with uv_write. */
+/* Queues s's head and `len` bytes of its body. A body of 4 GiB or more
+ * (an /echo of a huge upload) takes several buffers: uv_buf_t's length is
+ * an unsigned int. */
 static void conn_write(struct conn *c, struct send *s, size_t head_len, size_t len)
 {
     uv_buf_t bufs[8];
-    unsigned n = 0, first = 0;
+    unsigned n = 0;
     if (head_len)
         bufs[n++] = uv_buf_init(s->head, (unsigned)head_len);
     for (size_t off = 0; off < len && n < 8;) {
@@ -216,21 +201,7 @@ static void conn_write(struct conn *c, struct send *s, size_t head_len, size_t l
         bufs[n++] = uv_buf_init(s->body + off, (unsigned)piece);
         off += piece;
     }
-    if (c->writes == 0) {
-        int taken = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
-        if (taken < 0 && taken != UV_EAGAIN) {
-            send_free(s);
-            conn_close(c);
-            return;
-        }
-        if (taken > 0)
-            bufs_advance(bufs, n, &first, (size_t)taken);
-        if (first == n) {
-            send_free(s);
-            return;
-        }
-    }
-    if (uv_write(&s->req, (uv_stream_t *)&c->tcp, bufs + first, n - first, on_write) != 0) {
+    if (uv_write(&s->req, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0) {
         send_free(s);
         conn_close(c);
         return;
@@ -289,13 +260,10 @@ static void conn_pump(struct conn *c)
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             pump_chunk(c);
-            if (c->writes > 0 || c->state == CONN_CLOSED)
-                return; /* on_write() resumes */
-            continue;   /* the socket took the chunk at once */
-        }
-        conn_close(c);
+        else
+            conn_close(c);
         return;
     }
     stream_end(c);
@@ -367,8 +335,6 @@ void conn_answer(struct conn *c, struct request *req, struct response *resp, uin
         resp->file = NULL;
     }
     conn_write(c, s, head_len, inline_len);
-    if (c->stream && c->writes == 0 && c->state != CONN_CLOSED)
-        conn_pump(c); /* the head went out at once: no on_write() will start it */
     response_release(resp);
     request_free(req);
     if (close)
