@@ -437,6 +437,16 @@ int run_program(const char *const *argv, char *out, size_t cap, bool with_stderr
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int run_server_cli(const char *const *args, char *out, size_t cap)
+{
+    const char *argv[16] = {RAIL_SERVER_BIN};
+    int n = 1;
+    for (; *args && n < 15; args++)
+        argv[n++] = *args;
+    argv[n] = NULL;
+    return run_program(argv, out, cap, true);
+}
+
 int run_curl(const char *const *args, char *out, size_t cap)
 {
     const char *argv[64] = {CURL_PROGRAM, "--silent", "--show-error", "--max-time", "20"};

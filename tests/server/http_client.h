@@ -89,6 +89,9 @@ void assert_status(const struct reply *r, int status);
  * and standard error too when with_stderr, goes to out (NUL-terminated,
  * truncated to cap). Returns the exit status, or 128 + signal number. */
 int run_program(const char *const *argv, char *out, size_t cap, bool with_stderr);
+/* Runs rail-server with args (at most 14), no server expected: its exit
+ * status, and what it wrote to stdout and stderr. */
+int run_server_cli(const char *const *args, char *out, size_t cap);
 /* Runs the curl client with the arguments (NULL-terminated); its standard
  * output goes to out (NUL-terminated, truncated to cap). Returns curl's
  * exit status. */

@@ -17,18 +17,6 @@
 
 #include "http_client.h"
 
-/* Runs rail-server with args, no server expected: its exit status, and
- * what it wrote to stdout and stderr. */
-static int run_server_cli(const char *const *args, char *out, size_t cap)
-{
-    const char *argv[16] = {RAIL_SERVER_BIN};
-    int n = 1;
-    for (; *args; args++)
-        argv[n++] = *args;
-    argv[n] = NULL;
-    return run_program(argv, out, cap, true);
-}
-
 static void test_flags(void **state)
 {
     (void)state;

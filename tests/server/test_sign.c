@@ -157,23 +157,13 @@ static void test_hex_and_file(void **state)
     assert_int_equal(sign_key_file(path, &k, why, sizeof why), -1);
 }
 
-static int cli(const char *const *args, char *out, size_t cap)
-{
-    const char *argv[16] = {RAIL_SERVER_BIN};
-    int n = 1;
-    for (; *args; args++)
-        argv[n++] = *args;
-    argv[n] = NULL;
-    return run_program(argv, out, cap, true);
-}
-
 static void test_cli(void **state)
 {
     (void)state;
     char out[1024], want[SIGN_LEN + 1];
     const char *sign[] = {"--sign-key", KEY_HEX,           "--sign-salt", SALT_HEX,
                           "--sign",     "w=800&src=a.jpg", NULL};
-    assert_int_equal(cli(sign, out, sizeof out), 0);
+    assert_int_equal(run_server_cli(sign, out, sizeof out), 0);
     openssl_sig("/resize?src=a.jpg&w=800", want);
     char line[256];
     snprintf(line, sizeof line, "w=800&src=a.jpg&sig=%s\n", want);
@@ -182,7 +172,7 @@ static void test_cli(void **state)
     /* A whole target works too. */
     const char *whole[] = {
         "--sign-key", KEY_HEX, "--sign-salt", SALT_HEX, "--sign", "/resize?src=a.jpg&w=800", NULL};
-    assert_int_equal(cli(whole, out, sizeof out), 0);
+    assert_int_equal(run_server_cli(whole, out, sizeof out), 0);
     snprintf(line, sizeof line, "/resize?src=a.jpg&w=800&sig=%s\n", want);
     assert_string_equal(out, line);
 
@@ -194,7 +184,7 @@ static void test_cli(void **state)
         {"--sign-key-file", "/nonexistent/rail.key", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        int status = cli(bad[i], out, sizeof out);
+        int status = run_server_cli(bad[i], out, sizeof out);
         if (status != 2)
             fail_msg("case %zu: exit %d, want 2 (%s)", i, status, out);
         assert_non_null(strstr(out, "sign"));
