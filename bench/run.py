@@ -252,14 +252,19 @@ def write_markdown(path, rows, args):
         "  as one of the N, so their jobs may also run on it.",
         "",
     ]
-    # Keep the HTTP section that bench/http_bench.py maintains in the same file.
+    # Keep the sections the other benchmarks maintain in the same file
+    # (bench/http_bench.py, bench/resize/run.py), and whatever follows them.
     if os.path.exists(path):
         old = open(path).read()
-        begin, end = "<!-- http-bench:begin -->", "<!-- http-bench:end -->"
-        if begin in old and end in old:
-            lines += ["", begin + old.split(begin, 1)[1].split(end, 1)[0] + end]
+        first = min((old.find(f"<!-- {name}:begin -->") for name in KEPT_SECTIONS
+                     if f"<!-- {name}:begin -->" in old), default=-1)
+        if first >= 0:
+            lines += ["", old[first:].rstrip("\n")]
     with open(path, "w") as f:
         f.write("\n".join(lines))
+
+
+KEPT_SECTIONS = ("http-bench", "bench-resize", "bench-resize-memory")
 
 
 def find(rows, workload, workers, param, metric):
