@@ -183,6 +183,13 @@ int rail__sleep_idle(struct worker *w, struct job *job)
         atomic_thread_fence(memory_order_seq_cst);
         if (rail__worker_find_work(w, job)) {
             atomic_fetch_sub_explicit(&s->sleepers, 1, memory_order_relaxed);
+            /* As a searcher that finds a job does (stop_searching()): if
+             * more work waits for a sleeper and nobody searches, wake one.
+             * Without it a burst could be left to sleepers: a searcher that
+             * saw this worker's passing searching count did not think
+             * itself the last, and woke nobody (test_pool hung so). */
+            if (wake_wanted(s) && work_visible(pool))
+                wake_one(pool);
             return 1;
         }
         if (work_visible(pool)) { /* claimed, not yet published: look again */
