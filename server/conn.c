@@ -16,11 +16,12 @@
 #include "filecache.h"
 #include "loop.h"
 
-#define LINGER_MS    2000         /* how long a closing connection's late bytes are dropped */
-#define PENDING_MAX  65536        /* unparsed bytes kept; reading pauses beyond */
-#define WRITE_MAX    (256u << 10) /* queued answer bytes beyond which parsing pauses */
-#define CHUNK        65536        /* a streamed file's buffer, when sendfile() must wait */
-#define SENDFILE_MAX (1u << 20)   /* bytes per sendfile() call, so one client cannot hog */
+#define LINGER_MS   2000         /* how long a closing connection's late bytes are dropped */
+#define PENDING_MAX 65536        /* unparsed bytes kept; reading pauses beyond */
+#define WRITE_MAX   (256u << 10) /* queued answer bytes beyond which parsing pauses */
+#define CHUNK       65536        /* a streamed file's buffer, when sendfile() must wait */
+/* Bytes per sendfile() call; conn_pump() repeats it while the socket takes them. */
+#define SENDFILE_MAX (1u << 20)
 
 static void conn_next(struct conn *c);
 static void conn_close(struct conn *c);
