@@ -6,11 +6,14 @@
  *     /metrics, errors, a static file whose bytes are cached:
  *     handle_on_loop());
  *   - on a pool worker, as an exchange submitted with rail_try_submit();
- *   - in the slow lane (route_is_slow(): /sleep), which lets slow requests
- *     hold at most every worker but one, so a quick request always finds a
- *     worker. Slow requests beyond that wait in the lane, bounded so that
- *     what waits can finish within --shutdown-timeout.
- * A full queue is answered 503 with Retry-After at once.
+ *   - in the slow lane, which lets slow work hold at most every worker but
+ *     one, so a quick request always finds a worker. Slow work beyond that
+ *     waits in the lane, bounded so that what waits can finish within
+ *     --shutdown-timeout. A slow route (route_is_slow(): /sleep) enters it
+ *     from the loop; a resize whose image is heavy (RESIZE_HEAVY_PIXELS)
+ *     is found so on a worker, once its header is read, and enters it from
+ *     there, leaving the worker to quick requests when no slot is free.
+ * A full queue or lane is answered 503 with Retry-After at once.
  *
  * A worker that finished an exchange pushes it on its loop's done list (a
  * lock-free stack) and wakes the loop only when the list was empty: one
@@ -26,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "request.h"
 #include "response.h"
 
@@ -40,7 +44,7 @@ struct exchange {
     struct response resp;
     uint64_t received_ns;
     atomic_bool cancelled; /* the client went away: skip the work */
-    bool slow;
+    bool slow;             /* holds or waits for a slot of the slow lane */
     struct exchange *next; /* on a done list or in the slow lane */
 };
 
@@ -48,11 +52,15 @@ struct exchange {
 struct lane {
     pthread_mutex_t lock;
     unsigned running, max; /* slow exchanges on workers, and the cap */
-    size_t waiting, bound; /* waiting for a slot, and how many may */
+    size_t waiting;        /* waiting for a slot */
+    size_t bound;          /* how many may wait: for a slow route, what drains in time */
+    size_t bound_heavy;    /* for a heavy resize, which carries its own deadline */
     struct exchange *head, *tail;
+    struct metrics *metrics; /* its gauges, for /metrics */
 };
 
-void lane_init(struct lane *lane, unsigned max, size_t bound);
+void lane_init(struct lane *lane, unsigned max, size_t bound, size_t bound_heavy,
+               struct metrics *metrics);
 void lane_destroy(struct lane *lane);
 
 /* Answers req (taking it) on the loop, or hands it to the pool or the slow

@@ -52,6 +52,10 @@ struct handler_ctx {
 struct job_info {
     uint64_t received_ns;         /* uv_hrtime() when the request was complete */
     const atomic_bool *cancelled; /* set when the client went away; may be NULL */
+    /* Not NULL when the request may still be moved to the slow lane: a
+     * route that finds its work will hold a worker long (a heavy image,
+     * RESIZE_HEAVY_PIXELS) sets *to_slow and answers nothing. */
+    bool *to_slow;
 };
 
 /* Opens what the handlers need beyond the document root (the images
@@ -70,8 +74,9 @@ void handle_request(const struct handler_ctx *ctx, const struct request *req, st
                     const struct job_info *job);
 
 /* Routes whose handlers hold a worker for long (/sleep). The server lets
- * them occupy at most all workers but one, so quick requests always find
- * a worker (see docs/server.md). */
+ * them, and the resizes of heavy images (job_info.to_slow), occupy at most
+ * all workers but one, so quick requests always find a worker (see
+ * docs/server.md). */
 bool route_is_slow(const struct request *req);
 
 #endif

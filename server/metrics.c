@@ -142,6 +142,19 @@ static void resize_metrics(struct text *t, struct metrics *m)
             resize_outcome_name((enum resize_outcome)o), load(&m->resize_failures[o]));
     metric(t, "gauge", "rail_vips_memory_bytes", "Bytes libvips has allocated and holds now.",
            resize_engine_memory());
+    metric(t, "counter", "rail_resize_heavy_total",
+           "Resizes moved to the slow lane because their image must be decoded whole.",
+           load(&m->slow_heavy));
+}
+
+static void lane_metrics(struct text *t, struct metrics *m)
+{
+    metric(t, "gauge", "rail_slow_lane_slots", "Workers the slow lane may hold.",
+           load(&m->slow_slots));
+    metric(t, "gauge", "rail_slow_lane_running", "Slow requests running on a worker now.",
+           load(&m->slow_running));
+    metric(t, "gauge", "rail_slow_lane_waiting", "Slow requests waiting for a slot now.",
+           load(&m->slow_waiting));
 }
 
 size_t metrics_render(struct metrics *m, rail_pool *pool, char **out)
@@ -181,7 +194,8 @@ size_t metrics_render(struct metrics *m, rail_pool *pool, char **out)
            s.completed);
     metric(&t, "counter", "rail_pool_rejected_total",
            "Jobs the pool refused because its queue was full.", s.rejected);
-    resize_metrics(&t, m); /* last: readers of the older lines keep their offsets */
+    resize_metrics(&t, m); /* after the older lines: their readers keep their offsets */
+    lane_metrics(&t, m);
     if (t.failed) {
         free(t.buf);
         return 0;

@@ -29,6 +29,9 @@ struct metrics {
     atomic_uint_fast64_t resize_sum_us, resize_count;
     atomic_uint_fast64_t resize_by_format[IMAGE_HEIC + 1];
     atomic_uint_fast64_t resize_failures[RESIZE_OUTCOMES];
+    /* the slow lane (dispatch.h): gauges set under its lock, and the
+     * resizes moved there for a heavy image */
+    atomic_uint_fast64_t slow_slots, slow_running, slow_waiting, slow_heavy;
 };
 
 /* Counts one answered request: its status and the time from the end of the

@@ -281,6 +281,25 @@ static int read_header(struct run *r, const void *in, size_t len)
     return 0;
 }
 
+/* See RESIZE_HEAVY_PIXELS. libvips marks progressive JPEGs and interlaced
+ * PNGs "interlaced" in the header. */
+static bool heavy_input(const struct run *r)
+{
+    uint64_t pixels = (uint64_t)r->header->Xsize * (uint64_t)r->header->Ysize;
+    if (pixels <= RESIZE_HEAVY_PIXELS)
+        return false;
+    int interlaced = 0;
+    if (vips_image_get_typeof(r->header, "interlaced"))
+        vips_image_get_int(r->header, "interlaced", &interlaced);
+    switch (r->format) {
+    case IMAGE_JPEG:
+    case IMAGE_PNG:
+        return interlaced != 0;
+    default:
+        return true; /* WebP, GIF, HEIF/AVIF: a whole frame at once */
+    }
+}
+
 /* The smaller of the two shrink factors from the displayed to the scaled
  * size: shrinking on load by up to this keeps the decoded image at least
  * the target size on both axes. */
@@ -507,6 +526,10 @@ int resize_run(const struct resize_config *cfg, const struct resize_job *job, co
     VipsImage *img = NULL;
     if (read_header(&r, in, len) != 0)
         goto done;
+    if (job && job->defer_heavy && heavy_input(&r)) {
+        g_object_unref(r.scope);
+        return 0; /* nothing decoded: the caller moves it */
+    }
     out->format = resize_format_choose(p, r.format, r.has_alpha, job ? job->accept : NULL);
     plan_geometry(p, &r.g);
     if ((uint64_t)r.g.scaled_w * (uint64_t)r.g.scaled_h > cfg->max_pixels ||

@@ -211,11 +211,18 @@ void resize_route(const struct handler_ctx *ctx, const struct request *req,
         return;
     }
 
-    struct resize_job rj = {.deadline_ns = deadline, .cancelled = job->cancelled, .accept = accept};
+    struct resize_job rj = {.deadline_ns = deadline,
+                            .cancelled = job->cancelled,
+                            .accept = accept,
+                            .defer_heavy = job->to_slow != NULL};
     struct resize_result r;
     uint64_t start = now_ns();
     int status = resize_run(&ctx->resize, &rj, in.bytes, in.len, &p, &r);
     free(in.owned);
+    if (status == 0) { /* a heavy input: it runs again in the slow lane */
+        *job->to_slow = true;
+        return;
+    }
     if (status == 200) {
         metrics_resize(ctx->metrics, RESIZE_OK, r.format, now_ns() - start);
         answer(ctx, req, &p, &r, &in, resp);

@@ -175,9 +175,10 @@ static unsigned cached_files_max(void)
     return quarter < 1024 ? (unsigned)(quarter ? quarter : 1) : 1024;
 }
 
-/* Slow requests may hold every worker but one. What waits for a slot must
+/* Slow work may hold every worker but one. What waits for a slot must
  * finish within --shutdown-timeout at that concurrency (each round takes
- * --sleep-ms; one round's margin), and never more than --queue. */
+ * --sleep-ms; one round's margin), and never more than --queue. Heavy
+ * resizes may wait up to --queue: each carries its own deadline. */
 static void slow_lane_init(struct server *srv, unsigned threads)
 {
     const struct server_config *cfg = srv->cfg;
@@ -188,7 +189,7 @@ static void slow_lane_init(struct server *srv, unsigned threads)
         size_t fits = rounds >= 2 ? (size_t)(rounds - 2) * max : 0;
         bound = fits < bound ? fits : bound;
     }
-    lane_init(&srv->slow, max, bound);
+    lane_init(&srv->slow, max, bound, cfg->queue, &srv->metrics);
 }
 
 static int start(struct server *srv)

@@ -43,6 +43,23 @@ VipsImage *img_solid(int w, int h, struct rgb c)
     return out;
 }
 
+VipsImage *img_noise(int w, int h)
+{
+    VipsImage *bands[3], *joined, *cast, *out;
+    for (int i = 0; i < 3; i++)
+        vips_check(vips_gaussnoise(&bands[i], w, h, "mean", 128.0, "sigma", 40.0, NULL),
+                   "vips_gaussnoise");
+    vips_check(vips_bandjoin(bands, &joined, 3, NULL), "vips_bandjoin");
+    for (int i = 0; i < 3; i++)
+        g_object_unref(bands[i]);
+    vips_check(vips_cast_uchar(joined, &cast, NULL), "vips_cast_uchar");
+    g_object_unref(joined);
+    vips_check(vips_copy(cast, &out, "interpretation", VIPS_INTERPRETATION_sRGB, NULL),
+               "vips_copy");
+    g_object_unref(cast);
+    return out;
+}
+
 void img_rect(VipsImage *img, int x, int y, int w, int h, struct rgb c)
 {
     double ink[4] = {c.r, c.g, c.b, 255};

@@ -26,6 +26,9 @@ struct rgb {
 
 /* An 8-bit sRGB image of w x h in colour c (unref it). */
 VipsImage *img_solid(int w, int h, struct rgb c);
+/* An 8-bit sRGB image of w x h of Gaussian noise (unref it): a picture a
+ * decoder must work at, where a solid colour's blocks cost nothing. */
+VipsImage *img_noise(int w, int h);
 /* Paints the rectangle of img (in place) in colour c. */
 void img_rect(VipsImage *img, int x, int y, int w, int h, struct rgb c);
 /* Saves img to dir/name ("name.png", "name.jpg[Q=90]", ...); unrefs img. */
