@@ -115,4 +115,25 @@ long proc_cpu_ms(pid_t pid);
 /* How many descriptors a process has open, -1 if it is gone. */
 int proc_fd_count(pid_t pid);
 
+/* Sanitizers add their own memory to every byte the server touches: ASan
+ * about 1/8 shadow plus redzones, TSan 2-4x shadow and metadata. Memory
+ * bounds in the tests are multiplied by MEM_FACTOR; UNDER_TSAN is defined
+ * in a TSan build. */
+#if defined(__SANITIZE_THREAD__)
+#define MEM_FACTOR 4
+#define UNDER_TSAN 1
+#elif defined(__SANITIZE_ADDRESS__)
+#define MEM_FACTOR 2
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MEM_FACTOR 4
+#define UNDER_TSAN 1
+#elif __has_feature(address_sanitizer)
+#define MEM_FACTOR 2
+#endif
+#endif
+#ifndef MEM_FACTOR
+#define MEM_FACTOR 1
+#endif
+
 #endif

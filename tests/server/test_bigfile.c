@@ -30,22 +30,6 @@
 #define SIZE     (GIB4 + 4096)
 #define MARK_LEN 16
 
-/* Sanitizer shadow memory scales what the server touches; see
- * test_memory.c. */
-#if defined(__SANITIZE_THREAD__)
-#define MEM_FACTOR 4
-#elif defined(__SANITIZE_ADDRESS__)
-#define MEM_FACTOR 2
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MEM_FACTOR 4
-#elif __has_feature(address_sanitizer)
-#define MEM_FACTOR 2
-#endif
-#endif
-#ifndef MEM_FACTOR
-#define MEM_FACTOR 1
-#endif
 /* "Never near the file size": a streaming server holds a bounded window
  * of the file (a few hundred KiB); 128 MB above idle is 3% of the file. */
 #define RSS_BOUND_KB (128L * 1024 * MEM_FACTOR)

@@ -31,28 +31,9 @@
 #define PIPELINED  150
 #define NONREADERS 200
 
-/* Sanitizers add their own memory to every byte the server touches: ASan
- * about 1/8 shadow plus redzones, TSan 2-4x shadow and metadata. The bound
- * is the issue's "64 MB above idle" for the plain build, scaled by the
- * sanitizer's overhead; still far below the 1.5-2 GB a server that
- * buffers whole answers reaches. */
-#if defined(__SANITIZE_THREAD__)
-#define MEM_FACTOR 4
-#define UNDER_TSAN 1
-#elif defined(__SANITIZE_ADDRESS__)
-#define MEM_FACTOR 2
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MEM_FACTOR 4
-#define UNDER_TSAN 1
-#elif __has_feature(address_sanitizer)
-#define MEM_FACTOR 2
-#endif
-#endif
-#ifndef MEM_FACTOR
-#define MEM_FACTOR 1
-#endif
-
+/* The issue's "64 MB above idle" for the plain build, scaled by the
+ * sanitizer's overhead (MEM_FACTOR); still far below the 1.5-2 GB a
+ * server that buffers whole answers reaches. */
 #define PEAK_BOUND_KB (64L * 1024 * MEM_FACTOR)
 /* After the attackers go, RSS must come back to idle + 16 MB. Not to idle
  * exactly: glibc keeps freed memory at the top of each arena up to its
