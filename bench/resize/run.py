@@ -532,7 +532,7 @@ def memory_mode(args, rail_bin):
                 ok, failed = drive(port, reqs[done:c])
                 row["failed"] += failed
                 done = c
-                time.sleep(0.5)  # let an idle trim run, as it would between bursts
+                time.sleep(1.5)  # the idle trim (once a second) runs, as between bursts
                 rss = proc_status(p.pid, "VmRSS")
                 row["rss"].append(rss)
                 print(f"memory {name:12} after {c:6} requests: VmRSS {rss:.1f} MB "
