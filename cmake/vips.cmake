@@ -11,9 +11,11 @@
 # and checked against pinned SHA-512 sums: the library (with its codecs and
 # its own GLib linked in) and the headers. They are unpacked into one cache
 # under the source tree's build/, shared by every build directory, so the
-# test suites download them once. rail-server links the library by its exact
-# file name with an rpath into that cache, and takes GLib only from it: a
-# second GLib in the process (Debian's) would break both.
+# test suites download them once. Programs link the library by its full path
+# (an imported target), so in the build tree they find it in that cache by
+# CMake's build rpath, and take GLib only from it: a second GLib in the
+# process (Debian's) would break both. `make install` puts a copy in
+# LIBDIR/rail, where the installed rail-server's rpath ($ORIGIN) finds it.
 set(RAIL_VIPS auto CACHE STRING "libvips to build against: auto, npm or system")
 set_property(CACHE RAIL_VIPS PROPERTY STRINGS auto npm system)
 
@@ -92,11 +94,12 @@ function(rail_vips_from_npm)
   endif()
   rail_sharp_libvips(${arch} lib)
   rail_sharp_libvips(dev dev)
-  add_library(rail_vips INTERFACE)
+  add_library(rail_vips SHARED IMPORTED GLOBAL)
+  set_target_properties(rail_vips PROPERTIES
+    IMPORTED_LOCATION ${lib}/lib/${RAIL_VIPS_NPM_LIBRARY}
+    IMPORTED_SONAME ${RAIL_VIPS_NPM_LIBRARY})
   target_include_directories(rail_vips SYSTEM INTERFACE
     ${dev}/include ${dev}/include/glib-2.0 ${lib}/lib/glib-2.0/include)
-  target_link_directories(rail_vips INTERFACE ${lib}/lib)
-  target_link_libraries(rail_vips INTERFACE -l:${RAIL_VIPS_NPM_LIBRARY} -Wl,-rpath,${lib}/lib)
   set(RAIL_VIPS_USED "npm @img/sharp-libvips ${RAIL_SHARP_LIBVIPS_VERSION} (${RAIL_VIPS_NPM_LIBRARY})"
       PARENT_SCOPE)
   set(RAIL_VIPS_LIBDIR ${lib}/lib PARENT_SCOPE)
