@@ -204,7 +204,7 @@ int server_signal_and_wait(struct server_proc *s, int sig, int timeout_ms)
     return server_wait(s, timeout_ms);
 }
 
-static void remove_tree(const char *dir)
+void remove_tree(const char *dir)
 {
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

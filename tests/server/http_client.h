@@ -29,6 +29,8 @@ void server_start_limited(struct server_proc *s, const char *const *args, unsign
 /* Sends sig and waits (bounded) for the exit; returns the exit status, or
  * 128 + signal number when killed. */
 int server_signal_and_wait(struct server_proc *s, int sig, int timeout_ms);
+/* rm -rf dir (a test's own temporary directory); complains on stderr. */
+void remove_tree(const char *dir);
 /* SIGTERM, wait for exit 0, remove the directory. */
 void server_stop(struct server_proc *s);
 /* For a server the caller reaped itself: no longer to be waited for. */

@@ -252,10 +252,7 @@ int stop_servers(void **state)
             kill(started[i].pid, SIGKILL);
             waitpid(started[i].pid, &status, 0);
         }
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", started[i].dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", started[i].dir);
+        remove_tree(started[i].dir);
     }
     n_started = 0;
     return 0;
