@@ -4,11 +4,14 @@
  * HTTP, no pool, no hand-off. rail-server can only be slower; the gap is
  * what its I/O, parsing and hand-off cost.
  *
- * usage: resize_floor [--threads N] [--seconds S] [--query Q] FILE...
+ * usage: resize_floor [--threads N] [--seconds S] [--count C] [--query Q] FILE...
  *
  * Each thread takes the next input in turn (all threads share one cursor,
  * as wrk's rotation does) until S seconds have passed, then finishes the
- * image it holds. Prints, one per line: img_s, images, errors,
+ * image it holds. With --count, the run is exactly C images instead, S
+ * ignored: a fixed amount of work for an instruction counter
+ * (valgrind --tool=callgrind --toggle-collect=worker counts the timed
+ * images only, not the set-up). Prints, one per line: img_s, images, errors,
  * cpu_ms_per_img (user + system CPU of the whole process per image: the
  * figure a busy, shared machine disturbs least) and peak_rss_mb (the
  * inputs held in memory included).
@@ -37,6 +40,7 @@ static struct resize_params params;
 static const struct resize_config config = {.max_pixels = 50000000};
 static atomic_bool stop;
 static atomic_size_t cursor;
+static size_t count; /* 0: until stop */
 static atomic_ulong done, failed;
 
 static double now(void)
@@ -75,7 +79,10 @@ static void *worker(void *arg)
 {
     (void)arg;
     while (!atomic_load(&stop)) {
-        size_t i = atomic_fetch_add(&cursor, 1) % n_inputs;
+        size_t k = atomic_fetch_add(&cursor, 1);
+        if (count && k >= count)
+            break;
+        size_t i = k % n_inputs;
         if (resize_one(i))
             atomic_fetch_add(&done, 1);
         else
@@ -107,7 +114,8 @@ static double peak_rss_mb(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: resize_floor [--threads N] [--seconds S] [--query Q] FILE...\n");
+    fprintf(stderr,
+            "usage: resize_floor [--threads N] [--seconds S] [--count C] [--query Q] FILE...\n");
     return 2;
 }
 
@@ -121,6 +129,8 @@ int main(int argc, char **argv)
             threads = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--seconds") == 0)
             seconds = atof(argv[i + 1]);
+        else if (strcmp(argv[i], "--count") == 0)
+            count = (size_t)strtoul(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--query") == 0)
             query = argv[i + 1];
         else
@@ -156,8 +166,10 @@ int main(int argc, char **argv)
             return 1;
         }
     struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    nanosleep(&ts, NULL);
-    atomic_store(&stop, true);
+    if (!count) {
+        nanosleep(&ts, NULL);
+        atomic_store(&stop, true);
+    }
     for (int t = 0; t < threads; t++)
         pthread_join(tids[t], NULL);
     double elapsed = now() - start, cpu = cpu_seconds() - cpu_start;
