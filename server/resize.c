@@ -371,10 +371,11 @@ static int shrink(struct run *r, VipsImage **img, bool swap)
     return 0;
 }
 
-/* Decode, resize to the planned size, convert to sRGB, autorotate: what
- * vips_thumbnail_image() did, as sharp does it, without the two stages
- * thumbnail adds on an already decoded image (a second line cache and a
- * pass-through colourspace), each a copy of every decoded pixel. */
+/* Decode, resize to the planned size, convert to sRGB, autorotate: the
+ * steps of vips_thumbnail_image() (same outputs, byte for byte), called
+ * one by one as sharp does, without the two stages thumbnail adds on an
+ * image that is already decoded (a second line cache and a pass-through
+ * colourspace), each a copy of every decoded pixel. */
 static int thumbnail(struct run *r, const void *in, size_t len, VipsImage **out)
 {
     VipsImage **decoded = slot(r);
@@ -386,7 +387,8 @@ static int thumbnail(struct run *r, const void *in, size_t len, VipsImage **out)
     bool swap = vips_image_get_orientation_swap(img);
     int orientation = vips_image_get_orientation(img);
     /* An ICC transform after the resize (on the few output pixels) converts
-     * anything tagged or CMYK; the rest is converted before it. */
+     * anything tagged or CMYK, with thumbnail's relative intent; the rest is
+     * converted before it. */
     if (!icc && !cmyk && to_processing_space(r, &img) != 0)
         return -1;
     if (shrink(r, &img, swap) != 0)
