@@ -337,21 +337,100 @@ static int decode(struct run *r, const void *in, size_t len, VipsImage **out)
     return rc != 0 ? pipeline_failed(r) : 0;
 }
 
-/* Decode, autorotate, import to sRGB and resize to the planned size. */
+/* One libvips step of the pipeline: on success the image moves to the
+ * step's output (unref'd with the run's scope). */
+static int step(struct run *r, VipsImage **img, VipsImage **t, int rc)
+{
+    if (rc != 0)
+        return pipeline_failed(r);
+    *img = *t;
+    return 0;
+}
+
+/* The working space of the resize when no ICC transform follows it: 8-bit
+ * sRGB, or B_W for one or two bands, as vips_thumbnail chooses. The usual
+ * input already is: skipped then, where vips_colourspace would add a
+ * pass-through stage that copies every decoded pixel. */
+static int to_processing_space(struct run *r, VipsImage **img)
+{
+    VipsInterpretation want =
+        (*img)->Bands < 3 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
+    VipsInterpretation have = vips_image_guess_interpretation(*img);
+    if (have == VIPS_INTERPRETATION_RGB) /* as vips_colourspace reads it */
+        have = VIPS_INTERPRETATION_sRGB;
+    if (have == want && (*img)->BandFmt == VIPS_FORMAT_UCHAR)
+        return 0;
+    VipsImage **t = slot(r);
+    return step(r, img, t, vips_colourspace(*img, t, want, NULL));
+}
+
+/* Lanczos3 from the decoded size to the planned one (in the decoded,
+ * stored orientation), alpha premultiplied around it as vips_thumbnail
+ * does; nothing when the decode already gave that size. */
+static int shrink(struct run *r, VipsImage **img, bool swap)
+{
+    int tw = swap ? r->g.scaled_h : r->g.scaled_w, th = swap ? r->g.scaled_w : r->g.scaled_h;
+    double hshrink = (double)(*img)->Xsize / tw, vshrink = (double)(*img)->Ysize / th;
+    if (hshrink == 1.0 && vshrink == 1.0)
+        return 0;
+    /* premultiply and unpremultiply give float: back to the format after */
+    VipsBandFormat format = (*img)->BandFmt;
+    bool premultiply = vips_image_hasalpha(*img) && hshrink != 1.0 && vshrink != 1.0;
+    VipsImage **t = (VipsImage **)vips_object_local_array(r->scope, 5);
+    if (premultiply && (step(r, img, &t[0], vips_premultiply(*img, &t[0], NULL)) != 0 ||
+                        step(r, img, &t[1], vips_cast(*img, &t[1], format, NULL)) != 0))
+        return -1;
+    if (step(r, img, &t[2],
+             vips_resize(*img, &t[2], 1.0 / hshrink, "vscale", 1.0 / vshrink, "kernel",
+                         VIPS_KERNEL_LANCZOS3, NULL)) != 0)
+        return -1;
+    if (premultiply && (step(r, img, &t[3], vips_unpremultiply(*img, &t[3], NULL)) != 0 ||
+                        step(r, img, &t[4], vips_cast(*img, &t[4], format, NULL)) != 0))
+        return -1;
+    return 0;
+}
+
+/* Decode, resize to the planned size, convert to sRGB, autorotate: the
+ * steps of vips_thumbnail_image() (same outputs, byte for byte), called
+ * one by one as sharp does, without the two stages thumbnail adds on an
+ * image that is already decoded (a second line cache and a pass-through
+ * colourspace), each a copy of every decoded pixel. */
 static int thumbnail(struct run *r, const void *in, size_t len, VipsImage **out)
 {
-    bool icc = vips_image_get_typeof(r->header, VIPS_META_ICC_NAME) != 0;
-    bool cmyk = r->header->Type == VIPS_INTERPRETATION_CMYK;
-    /* Convert only what is not sRGB already: an untagged RGB image is sRGB. */
-    const char *export_profile = icc || cmyk ? "srgb" : NULL;
-    const char *import_profile = cmyk && !icc ? "cmyk" : NULL;
     VipsImage **decoded = slot(r);
     if (decode(r, in, len, decoded) != 0)
         return -1;
-    if (vips_thumbnail_image(*decoded, out, r->g.scaled_w, "height", r->g.scaled_h, "size",
-                             VIPS_SIZE_FORCE, "export_profile", export_profile, "import_profile",
-                             import_profile, NULL) != 0)
-        return pipeline_failed(r);
+    VipsImage *img = *decoded;
+    bool icc = vips_image_get_typeof(img, VIPS_META_ICC_NAME) != 0;
+    bool cmyk = img->Type == VIPS_INTERPRETATION_CMYK;
+    bool swap = vips_image_get_orientation_swap(img);
+    int orientation = vips_image_get_orientation(img);
+    /* An ICC transform after the resize (on the few output pixels) converts
+     * anything tagged or CMYK, with thumbnail's relative intent; the rest is
+     * converted before it. */
+    if (!icc && !cmyk && to_processing_space(r, &img) != 0)
+        return -1;
+    if (shrink(r, &img, swap) != 0)
+        return -1;
+    VipsImage **t = slot(r);
+    if ((icc || cmyk) &&
+        step(r, &img, t,
+             vips_icc_transform(img, t, "srgb", "input_profile", cmyk && !icc ? "cmyk" : NULL,
+                                "embedded", TRUE, "intent", VIPS_INTENT_RELATIVE, "depth", 8,
+                                NULL)) != 0)
+        return -1;
+    if (orientation != 1) {
+        /* autorot reads the picture in another order than it was decoded:
+         * the (small) resized picture is kept in memory. */
+        VipsImage **mem = slot(r);
+        if (!(*mem = vips_image_copy_memory(img)))
+            return pipeline_failed(r);
+        t = slot(r);
+        if (step(r, &img, t, vips_autorot(*mem, t, NULL)) != 0)
+            return -1;
+    }
+    *out = img;
+    g_object_ref(img); /* *out is the caller's slot: its own reference */
     return 0;
 }
 

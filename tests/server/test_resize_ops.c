@@ -21,11 +21,14 @@
 
 /* Generated once per program into its own directory, used as --images
  * by every server here. big.png: 8000x6000 (48 MP, under the default
- * --max-pixels), seconds of work to decode and re-encode whole;
- * mid.png: 2000x1500. */
+ * --max-pixels) of two colours, about 0.5 s to decode and re-encode
+ * whole; mid.png: 2000x1500; noise.jpg: 4000x3000 of noise. */
 static char images[64] = "/tmp/rail-resize-ops-XXXXXX";
 
 static const char *const BIG = "/resize?src=big.png&w=7999&format=png";
+/* Seconds of work that --resize-timeout can cut short: 12 MP of noise
+ * decoded whole and encoded as WebP (2.5 s on the 2-core machine). */
+static const char *const LONG = "/resize?src=noise.jpg&w=3999&format=webp";
 static const char *const MID = "/resize?src=mid.png&w=1999&format=png";
 
 static int setup(void **state)
@@ -42,6 +45,7 @@ static int setup(void **state)
     img = img_solid(8000, 6000, BLUE);
     img_rect(img, 0, 0, 8000, 3000, RED);
     img_save(img, images, "big.png");
+    img_save(img_noise(4000, 3000), images, "noise.jpg[Q=90]");
     return 0;
 }
 
@@ -284,7 +288,7 @@ static void expect_503_retry(struct reply *r, const char *ctx)
         fail_msg("%s: the 503 body is not one line", ctx);
 }
 
-/* --resize-timeout 1000: a resize of seconds is cut off with 503 and
+/* --resize-timeout 500: a resize of seconds is cut off with 503 and
  * Retry-After, counted as a timeout, and the only worker is free again:
  * the next resize is answered with its picture. Twice, and once with a
  * second long resize queued behind the first (its deadline passes in the
@@ -293,16 +297,16 @@ static void test_timeout_frees_worker(void **state)
 {
     (void)state;
     struct server_proc s;
-    /* 1 s, not less: the small resize after each long one must finish
-     * within it even on a loaded machine (at 100 ms it failed under a load
-     * average of 8 on 2 cores). */
-    const char *args[] = {"--threads", "1", "--resize-timeout", "1000", NULL};
+    /* 500 ms: the small resize after each long one must finish within it
+     * even on a loaded machine (at 100 ms it failed under a load average of
+     * 8 on 2 cores); LONG takes five times that. */
+    const char *args[] = {"--threads", "1", "--resize-timeout", "500", NULL};
     start(&s, args);
     const char *timeouts = "rail_resize_failures_total{reason=\"timeout\"";
     double base = metric_sum(s.port, timeouts);
     for (int round = 0; round < 2; round++) {
         struct reply r;
-        http_get(s.port, "GET", BIG, NULL, &r);
+        http_get(s.port, "GET", LONG, NULL, &r);
         expect_503_retry(&r, "a resize past --resize-timeout");
         reply_free(&r);
         VipsImage *img = resize_ok(s.port, "src=rb.png&w=40", NULL, "image/png", NULL);
@@ -314,7 +318,7 @@ static void test_timeout_frees_worker(void **state)
 
     struct conn c[2];
     char req[256];
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", BIG);
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", LONG);
     for (int i = 0; i < 2; i++) {
         conn_open(&c[i], s.port);
         conn_sends(&c[i], req);
