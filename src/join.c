@@ -13,12 +13,20 @@
 
 #include <errno.h>
 
+/*
+ * From a worker, per join when nobody steals b: a deque push and pop and the
+ * counters' plain stores; no read-modify-write on the latch. Its count
+ * starts at 1 for b before b is published, and only a thief that runs b
+ * ever decrements it. (rayon's join does the same: its latch is set only by
+ * a thief.)
+ */
 static int join_inside(rail_pool *pool, struct worker *w, rail_fn a, void *arg_a, rail_fn b,
                        void *arg_b)
 {
     struct latch latch;
-    latch_init(&latch, 0);
-    int rc = rail__latch_submit(pool, &latch, b, arg_b, JOB_LATCH, ADMIT_QUIET);
+    latch_init(&latch, 1);
+    struct job job = {.fn = b, .arg = arg_b, .owner = &latch, .kind = JOB_LATCH};
+    int rc = rail__submit_inside(w, &job);
     a(arg_a);
     if (rc != 0) { /* not queued: discarding, or out of memory */
         b(arg_b);
@@ -26,9 +34,15 @@ static int join_inside(rail_pool *pool, struct worker *w, rail_fn a, void *arg_a
     }
     /* Pops the deque down to b, running what a left above it; if a thief
      * took b, waits for it (helping meanwhile). */
-    if (!rail__worker_take_back(w, &latch))
+    switch (rail__worker_take_back(w, &latch)) {
+    case TAKEN_BACK_INLINE:
+        return 0;
+    case TAKEN_BACK_NONE:
         rail__pool_wait(pool, &latch, NULL);
-    return latch_take_status(&latch);
+        break;
+    }
+    /* Open: the acquire that saw it so ordered the status before it. */
+    return atomic_load_explicit(&latch.status, memory_order_relaxed);
 }
 
 static int join_outside(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)

@@ -136,7 +136,7 @@ static int submit_outside(rail_pool *pool, const struct job *job, enum admit_mod
  * must not block on a queue only it can drain. It is counted before it is
  * published, so no thread can see it over before it is submitted.
  */
-static int submit_inside(struct worker *w, const struct job *job)
+int rail__submit_inside(struct worker *w, const struct job *job)
 {
     rail_pool *pool = w->pool;
     int state = atomic_load_explicit(&pool->state, memory_order_acquire);
@@ -156,7 +156,7 @@ int rail__pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mo
 {
     struct worker *w = rail__worker_self(pool);
     if (w != NULL)
-        return submit_inside(w, job);
+        return rail__submit_inside(w, job);
     int rc = submit_outside(pool, job, mode, deadline);
     if (rc == 0)
         rail__pool_respawn(pool);

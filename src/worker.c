@@ -246,21 +246,31 @@ int rail__pool_wait(rail_pool *pool, struct latch *latch, const struct timespec 
 }
 
 /*
- * rail_join's second half, if no thief took it: pops this worker's deque
- * until the job owned by owner comes back (running, on the way, whatever the
- * first half pushed above it and left), or the deque is empty. 1 if the job
- * was found and has run.
+ * rail_join's second half, if no thief took b: pops this worker's deque
+ * until the job owned by owner comes back, running on the way whatever the
+ * first half pushed above it and left. The join's own job is run here as a
+ * plain call, as rayon runs its b inline: nobody else knows of it, so its
+ * latch is not touched and no frame is recorded (a pthread_exit() in it ends
+ * the joining job's frame, and nobody waits for the latch then). While the
+ * pool discards, it is dropped as any job would be.
  */
 int rail__worker_take_back(struct worker *w, const void *owner)
 {
     struct job job;
     while (rail__deque_pop(&w->deque, &job)) {
-        int mine = job.owner == owner;
-        worker_execute(w, &job);
-        if (mine)
-            return 1;
+        if (job.owner != owner) {
+            worker_execute(w, &job);
+            continue;
+        }
+        if (atomic_load_explicit(&w->pool->state, memory_order_relaxed) == POOL_DISCARDING) {
+            worker_execute(w, &job);
+            return TAKEN_BACK_LATCH;
+        }
+        job.fn(job.arg);
+        counter_add(&w->completed, 1);
+        return TAKEN_BACK_INLINE;
     }
-    return 0;
+    return TAKEN_BACK_NONE;
 }
 
 static void name_thread(const rail_pool *pool, unsigned index)

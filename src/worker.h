@@ -45,7 +45,12 @@ void rail__pool_respawn_locked(rail_pool *pool);
 void rail__pool_respawn(rail_pool *pool);
 struct worker *rail__worker_self(const rail_pool *pool);
 int rail__pool_wait(rail_pool *pool, struct latch *latch, const struct timespec *deadline);
+/* What rail__worker_take_back() found: the job had been stolen (NONE), ran
+ * as a plain call without its latch (INLINE), or ran or was dropped through
+ * its latch (LATCH). */
+enum { TAKEN_BACK_NONE, TAKEN_BACK_INLINE, TAKEN_BACK_LATCH };
 int rail__worker_take_back(struct worker *w, const void *owner);
+int rail__submit_inside(struct worker *w, const struct job *job);
 int rail__worker_find_work(struct worker *w, struct job *job);
 
 #endif
