@@ -11,12 +11,12 @@
 
 #include <stdatomic.h>
 
-static atomic_uint generation;
+atomic_uint rail__generation;
 static pthread_once_t registered = PTHREAD_ONCE_INIT;
 
 static void in_child(void)
 {
-    atomic_fetch_add_explicit(&generation, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rail__generation, 1, memory_order_relaxed);
 }
 
 static void register_handler(void)
@@ -24,8 +24,11 @@ static void register_handler(void)
     pthread_atfork(NULL, NULL, in_child);
 }
 
+/* Once per pool, before its generation is read: a fork after this bumps
+ * rail__generation, so pool_forked() itself needs no pthread_once (it is on
+ * every join's path). */
 unsigned rail__fork_generation(void)
 {
     pthread_once(&registered, register_handler);
-    return atomic_load_explicit(&generation, memory_order_relaxed);
+    return atomic_load_explicit(&rail__generation, memory_order_relaxed);
 }

@@ -12,21 +12,48 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <stdint.h>
 
 /*
- * From a worker, per join when nobody steals b: a deque push and pop and the
- * counters' plain stores; no read-modify-write on the latch. Its count
+ * From a worker, per join when nobody steals b: a deque push (a release
+ * store, see offer_b()) and pop (one fence), the counters' plain
+ * stores and a look at the sleep state; no read-modify-write on the latch. Its count
  * starts at 1 for b before b is published, and only a thief that runs b
  * ever decrements it. (rayon's join does the same: its latch is set only by
  * a thief.)
  */
+/*
+ * b's submission: as rail__submit_inside(), but outside the sleep protocol's
+ * handshake. The worker takes b back itself as soon as a returns, unless a
+ * thief took it first, so b needs no wake to make progress; a wake only lets
+ * a sleeper run it in parallel. Its publication is therefore a release
+ * store, and the wake a hint read with plain loads (rail__sleep_hint()): a
+ * worker that goes to sleep just as b is pushed can miss it, and the next
+ * join wakes it. That spares each join the full barrier of a seq_cst
+ * publication; its pop's fence is the only one left (as in rayon's join).
+ */
+static int offer_b(struct worker *w, const struct job *job)
+{
+    rail_pool *pool = w->pool;
+    int state = atomic_load_explicit(&pool->state, memory_order_acquire);
+    if (state == POOL_DISCARDING || state == POOL_STOPPED)
+        return ESHUTDOWN;
+    counter_add(&w->submitted, 1); /* counted before it is published */
+    if (rail__deque_push_release(&w->deque, job) != 0) {
+        counter_add(&w->submitted, (uint64_t)-1);
+        return ENOMEM;
+    }
+    rail__sleep_hint(&pool->sleep, pool);
+    return 0;
+}
+
 static int join_inside(rail_pool *pool, struct worker *w, rail_fn a, void *arg_a, rail_fn b,
                        void *arg_b)
 {
     struct latch latch;
     latch_init(&latch, 1);
     struct job job = {.fn = b, .arg = arg_b, .owner = &latch, .kind = JOB_LATCH};
-    int rc = rail__submit_inside(w, &job);
+    int rc = offer_b(w, &job);
     a(arg_a);
     if (rc != 0) { /* not queued: discarding, or out of memory */
         b(arg_b);

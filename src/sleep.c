@@ -110,7 +110,7 @@ static int wake_wanted(struct sleep *s)
 }
 
 /* Wakes one sleeper unless a wake is on its way (see the top). */
-static void wake_one(rail_pool *pool)
+void rail__sleep_wake_one(rail_pool *pool)
 {
     struct sleep *s = &pool->sleep;
     while (atomic_exchange_explicit(&s->waking, 1, memory_order_seq_cst) == 0) {
@@ -126,7 +126,7 @@ static void wake_one(rail_pool *pool)
 void rail__sleep_notify(rail_pool *pool)
 {
     if (wake_wanted(&pool->sleep))
-        wake_one(pool);
+        rail__sleep_wake_one(pool);
 }
 
 void rail__sleep_stop(rail_pool *pool)
@@ -148,7 +148,7 @@ static void stop_searching(rail_pool *pool)
         return;
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&s->sleepers, memory_order_relaxed) != 0 && work_visible(pool))
-        wake_one(pool);
+        rail__sleep_wake_one(pool);
 }
 
 /* Step 1: 1 with a job found while searching, 0 if nothing was found or
@@ -189,7 +189,7 @@ int rail__sleep_idle(struct worker *w, struct job *job)
              * saw this worker's passing searching count did not think
              * itself the last, and woke nobody (test_pool hung so). */
             if (wake_wanted(s) && work_visible(pool))
-                wake_one(pool);
+                rail__sleep_wake_one(pool);
             return 1;
         }
         if (work_visible(pool)) { /* claimed, not yet published: look again */

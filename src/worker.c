@@ -19,7 +19,8 @@
 enum { FOUND_NONE, FOUND_OWN, FOUND_FOREIGN };
 
 /* The worker this thread is, if any; set for the thread's whole life. */
-static _Thread_local struct worker *self;
+_Thread_local struct worker *rail__self;
+#define self rail__self
 
 /*
  * A job that calls pthread_exit() unwinds its worker's stack without
@@ -36,11 +37,6 @@ static void worker_ended(void *arg);
 static void exit_key_create(void)
 {
     exit_key_error = pthread_key_create(&exit_key, worker_ended);
-}
-
-struct worker *rail__worker_self(const rail_pool *pool)
-{
-    return self != NULL && self->pool == pool ? self : NULL;
 }
 
 int rail_worker_index(void)
