@@ -26,7 +26,9 @@
  *      burst is not served by one worker alone (Go's scheduler does the
  *      same).
  *   2. It reads its key = epoch, then sleepers += 1, then a seq_cst fence.
- *   3. It looks once more (the re-check). A job: sleepers -= 1, run it.
+ *   3. It looks once more (the re-check). A job: sleepers -= 1, and as in
+ *      1, with more work visible, a sleeper and no searcher, wake one; run
+ *      it.
  *      A job claimed but not yet published (work_visible()): sleepers -= 1,
  *      back to 1: its publisher may already have decided not to wake.
  *   4. Nothing: it tells idle waiters (rail_wait_idle, shutdown) that it is
@@ -40,6 +42,11 @@
  * deque's bottom store, the overflow's claim CAS); then, with seq_cst loads
  * and no fence of its own: if sleepers > 0 and searching == 0, wake one. A
  * searcher will find the job; with no sleeper nobody needs waking.
+ *
+ * One job is published outside this handshake: rail_join's b, by a release
+ * store, with rail__sleep_hint()'s relaxed loads for the wake. Its worker
+ * takes it back itself when a returns, so a missed wake costs parallelism,
+ * never progress (join.c).
  *
  * Waking one (wake_one): set waking; if it was already set, stop (that wake
  * will bring a worker that looks for this job too). Else epoch += 1 and
@@ -56,7 +63,7 @@
  *     key = epoch                         if sleepers > 0 && searching == 0:
  *     sleepers += 1                         if exchange(waking, 1) == 0:
  *     fence(seq_cst)                          epoch += 1
- *     look again -> found: undo, run          futex_wake(epoch, 1)
+ *     look again -> found: undo, wake?, run   futex_wake(epoch, 1)
  *     work visible? -> undo, search           woke nobody: waking = 0,
  *     notify idle waiters                       work visible and a sleeper
  *     stop? -> undo, exit                       and no searcher? repeat
