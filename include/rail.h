@@ -365,7 +365,9 @@ typedef struct rail_stats {
     /* Outside jobs per priority level (index: rail_priority); jobs that
      * workers submit are in the totals above only. */
     uint64_t submitted_at[RAIL_PRIORITIES]; /* accepted from outside */
-    size_t queued_at[RAIL_PRIORITIES];      /* waiting in the level's queue */
+    size_t queued_at[RAIL_PRIORITIES];      /* waiting in the level's queue (not
+                                               those a worker claimed in a
+                                               batch: they are in queued) */
     uint64_t rejected_at[RAIL_PRIORITIES];  /* EAGAIN / ETIMEDOUT at that level */
 } rail_stats;
 

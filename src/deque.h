@@ -46,13 +46,16 @@ int64_t rail__deque_length(struct deque *d);
 struct deque_buf *rail__deque_grow(struct deque *d, struct deque_buf *old, int64_t top,
                                    int64_t bottom);
 
+/* A slot's kind word holds the job's kind, level and batched flag. */
 static inline void deque_slot_write(struct deque_buf *b, int64_t i, const struct job *job)
 {
     struct deque_slot *s = &b->slots[i & (b->size - 1)];
     atomic_store_explicit(&s->fn, job->fn, memory_order_relaxed);
     atomic_store_explicit(&s->arg, job->arg, memory_order_relaxed);
     atomic_store_explicit(&s->owner, job->owner, memory_order_relaxed);
-    atomic_store_explicit(&s->kind, job->kind, memory_order_relaxed);
+    atomic_store_explicit(&s->kind,
+                          job->kind | (unsigned)job->level << 8 | (unsigned)job->batched << 16,
+                          memory_order_relaxed);
 }
 
 static inline void deque_slot_read(struct deque_buf *b, int64_t i, struct job *job)
@@ -61,8 +64,10 @@ static inline void deque_slot_read(struct deque_buf *b, int64_t i, struct job *j
     job->fn = atomic_load_explicit(&s->fn, memory_order_relaxed);
     job->arg = atomic_load_explicit(&s->arg, memory_order_relaxed);
     job->owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    job->kind = (unsigned char)atomic_load_explicit(&s->kind, memory_order_relaxed);
-    job->level = 0; /* only outside jobs have a level */
+    unsigned kind = atomic_load_explicit(&s->kind, memory_order_relaxed);
+    job->kind = (unsigned char)kind;
+    job->level = (unsigned char)(kind >> 8);
+    job->batched = (unsigned char)(kind >> 16);
 }
 
 /* Writes the job at bottom; the caller publishes it. NULL: ENOMEM. */
@@ -103,6 +108,27 @@ static inline int rail__deque_push_release(struct deque *d, const struct job *jo
         return ENOMEM;
     atomic_store_explicit(&d->bottom, b + 1, memory_order_release);
     return 0;
+}
+
+/* Owner only: how many jobs fit without growing the buffer. */
+static inline int64_t rail__deque_room(struct deque *d)
+{
+    int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+    int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
+    struct deque_buf *a = atomic_load_explicit(&d->buf, memory_order_relaxed);
+    return a->size - (b - t);
+}
+
+/* Owner only: pushes jobs[n-1] first and jobs[0] last, so pops return them
+ * in array order, with one seq_cst publication (as rail__deque_push()).
+ * The caller has checked rail__deque_room(): it never grows. */
+static inline void rail__deque_push_many(struct deque *d, const struct job *jobs, int64_t n)
+{
+    int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+    struct deque_buf *a = atomic_load_explicit(&d->buf, memory_order_relaxed);
+    for (int64_t i = 0; i < n; i++)
+        deque_slot_write(a, b + i, &jobs[n - 1 - i]);
+    atomic_store_explicit(&d->bottom, b + n, memory_order_seq_cst);
 }
 
 /* Owner only: the newest job. 1 with *job filled, or 0 when empty. Indices

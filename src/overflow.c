@@ -16,7 +16,9 @@
  * Pop: claim the position at head.index with a CAS, unless head has caught
  * up with tail (the queue is empty); then wait for the slot's WRITTEN bit
  * (its pusher may be between its claim and its write) and copy the job out.
- * The popper of a segment's last slot moves head to the next segment.
+ * The popper of a segment's last slot moves head to the next segment. A
+ * batch pop claims a run of positions with one CAS, within head's segment
+ * and up to tail.
  *
  * The emptiness check reads tail after a seq_cst fence. Once head and tail
  * are in different segments the queue cannot be empty before head leaves its
@@ -163,22 +165,40 @@ static void head_to_next(struct overflow *q, struct overflow_segment *seg, size_
     atomic_store_explicit(&q->head.index, index, memory_order_release);
 }
 
-int rail__overflow_pop(struct overflow *q, struct job *job)
+/* Copies out the job of a claimed slot and marks it read; the reader of
+ * the segment's last slot, or the one told to by DESTROY, frees it. */
+static void take_slot(struct overflow_segment *seg, size_t offset, struct job *job)
+{
+    struct slot *slot = &seg->slots[offset];
+    unsigned wait = 0;
+    while ((atomic_load_explicit(&slot->state, memory_order_acquire) & WRITTEN) == 0)
+        backoff(&wait); /* claimed by its pusher, not yet written */
+    *job = slot->job;
+    if (offset + 1 == SEG_SLOTS)
+        segment_release(seg, 0);
+    else if (atomic_fetch_or_explicit(&slot->state, READ, memory_order_acq_rel) & DESTROY)
+        segment_release(seg, (unsigned)offset + 1);
+}
+
+size_t rail__overflow_pop_batch(struct overflow *q, struct job *jobs, size_t max)
 {
     unsigned step = 0;
     size_t head = atomic_load_explicit(&q->head.index, memory_order_acquire);
     struct overflow_segment *seg = atomic_load_explicit(&q->head.segment, memory_order_acquire);
     for (;;) {
         size_t offset = offset_of(head);
-        size_t next = head + (1u << SHIFT);
+        size_t n = SEG_SLOTS - offset;    /* a batch stays in head's segment */
         int reload = offset == SEG_SLOTS; /* a popper is moving head to the next segment */
-        if (!reload && (next & HAS_NEXT) == 0) {
+        size_t flags = head & HAS_NEXT;
+        if (!reload && flags == 0) {
             atomic_thread_fence(memory_order_seq_cst);
             size_t tail = atomic_load_explicit(&q->tail.index, memory_order_relaxed);
             if (head >> SHIFT == tail >> SHIFT)
                 return 0;
             if ((head >> SHIFT) / LAP != (tail >> SHIFT) / LAP)
-                next |= HAS_NEXT;
+                flags = HAS_NEXT;
+            else /* tail in this lap: only the positions up to it are claimed */
+                n = (tail >> SHIFT) - (head >> SHIFT);
         }
         if (reload || seg == NULL) { /* seg: the first push has not installed it yet */
             backoff(&step);
@@ -186,24 +206,27 @@ int rail__overflow_pop(struct overflow *q, struct job *job)
             seg = atomic_load_explicit(&q->head.segment, memory_order_acquire);
             continue;
         }
+        if (n > max)
+            n = max;
+        size_t next = ((head & ~(size_t)HAS_NEXT) + (n << SHIFT)) | flags;
         if (atomic_compare_exchange_weak_explicit(&q->head.index, &head, next, memory_order_seq_cst,
                                                   memory_order_acquire)) {
-            if (offset + 1 == SEG_SLOTS)
+            if (offset + n == SEG_SLOTS) /* took the last slot: head moves on */
                 head_to_next(q, seg, next);
-            struct slot *slot = &seg->slots[offset];
-            unsigned wait = 0;
-            while ((atomic_load_explicit(&slot->state, memory_order_acquire) & WRITTEN) == 0)
-                backoff(&wait); /* claimed by its pusher, not yet written */
-            *job = slot->job;
-            if (offset + 1 == SEG_SLOTS)
-                segment_release(seg, 0);
-            else if (atomic_fetch_or_explicit(&slot->state, READ, memory_order_acq_rel) & DESTROY)
-                segment_release(seg, (unsigned)offset + 1);
-            return 1;
+            /* In order: the last slot's reader frees the segment, so it
+             * must come after this batch's other slots are read. */
+            for (size_t i = 0; i < n; i++)
+                take_slot(seg, offset + i, &jobs[i]);
+            return n;
         }
         seg = atomic_load_explicit(&q->head.segment, memory_order_acquire);
         backoff(&step);
     }
+}
+
+int rail__overflow_pop(struct overflow *q, struct job *job)
+{
+    return rail__overflow_pop_batch(q, job, 1) != 0;
 }
 
 /* Position p has p / LAP markers before it; the rest are slots. */

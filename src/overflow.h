@@ -33,6 +33,10 @@ int rail__overflow_push(struct overflow *q, const struct job *job);
 /* 1 with *job filled (the oldest), or 0 when empty. */
 int rail__overflow_pop(struct overflow *q, struct job *job);
 
+/* Up to max of the oldest jobs, in order, with one CAS (fewer at the end of
+ * a segment): how many, 0 when empty. */
+size_t rail__overflow_pop_batch(struct overflow *q, struct job *jobs, size_t max);
+
 /* Jobs pushed (or being pushed) and not yet popped: a snapshot. */
 size_t rail__overflow_length(struct overflow *q);
 
