@@ -94,10 +94,12 @@ int rail_join(rail_pool *pool, rail_fn a, void *arg_a, rail_fn b, void *arg_b)
 {
     if (pool == NULL || a == NULL || b == NULL)
         return EINVAL;
-    if (pool_forked(pool))
-        return ECHILD;
+    /* No thread is a worker in a fork() child (fork.c), so a worker's join
+     * skips the fork check. */
     struct worker *w = rail__worker_self(pool);
     if (w != NULL)
         return join_inside(pool, w, a, arg_a, b, arg_b);
+    if (pool_forked(pool))
+        return ECHILD;
     return join_outside(pool, a, arg_a, b, arg_b);
 }

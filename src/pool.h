@@ -100,12 +100,12 @@ int rail__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
 
 /* fork.c */
 unsigned rail__fork_generation(void); /* registers the fork handler first */
-extern atomic_uint rail__generation;  /* bumped in each fork() child */
+unsigned rail__fork_current(void);    /* bumped in each fork() child */
 
 /* The pool was created by the parent of a fork(): it has no workers here. */
 static inline int pool_forked(const rail_pool *pool)
 {
-    return pool->born_generation != atomic_load_explicit(&rail__generation, memory_order_relaxed);
+    return pool->born_generation != rail__fork_current();
 }
 
 /* Adds to a counter only its one writer updates: no RMW needed. */
