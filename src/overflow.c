@@ -29,7 +29,8 @@
  * readers finish in any order. The reader of the last slot starts freeing
  * it: it walks the other slots, and at the first one not yet READ it sets
  * DESTROY and stops; that slot's reader, seeing DESTROY when it sets READ,
- * goes on from the next slot. Whoever reaches the end frees the segment.
+ * goes on from the next slot. Whoever reaches the end frees the segment
+ * (or keeps it in q->reuse for the next segment_new()).
  * No thread holds a pointer to a segment after its slot is read: head has
  * moved past it before its last slot's reader begins, and pushers finished
  * with it before their slots could be read.
@@ -58,10 +59,12 @@ struct overflow_segment {
     struct slot slots[SEG_SLOTS];
 };
 
-static struct overflow_segment *segment_new(void)
+/* A fresh segment: the one last freed if it was kept (its lines are likely
+ * still cached, and it costs no malloc), else a new one. */
+static struct overflow_segment *segment_new(struct overflow *q)
 {
-    struct overflow_segment *s = malloc(sizeof *s);
-    if (s == NULL)
+    struct overflow_segment *s = atomic_exchange_explicit(&q->reuse, NULL, memory_order_acquire);
+    if (s == NULL && (s = malloc(sizeof *s)) == NULL)
         return NULL;
     atomic_init(&s->next, NULL);
     for (unsigned i = 0; i < SEG_SLOTS; i++)
@@ -78,8 +81,18 @@ static struct overflow_segment *wait_next(struct overflow_segment *s)
     return next;
 }
 
+/* Keeps a segment no thread uses any more for the next segment_new(), or
+ * frees it if one is kept already. */
+static void segment_free(struct overflow *q, struct overflow_segment *s)
+{
+    struct overflow_segment *none = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&q->reuse, &none, s, memory_order_release,
+                                                 memory_order_relaxed))
+        free(s);
+}
+
 /* Frees s once every slot from `from` on is read (see the top). */
-static void segment_release(struct overflow_segment *s, unsigned from)
+static void segment_release(struct overflow *q, struct overflow_segment *s, unsigned from)
 {
     for (unsigned i = from; i < SEG_SLOTS - 1; i++) {
         atomic_uint *state = &s->slots[i].state;
@@ -87,7 +100,7 @@ static void segment_release(struct overflow_segment *s, unsigned from)
             (atomic_fetch_or_explicit(state, DESTROY, memory_order_acq_rel) & READ) == 0)
             return; /* its reader goes on from here */
     }
-    free(s);
+    segment_free(q, s);
 }
 
 static size_t offset_of(size_t index)
@@ -98,7 +111,7 @@ static size_t offset_of(size_t index)
 /* The first push makes the first segment; 0, or ENOMEM. */
 static int install_first(struct overflow *q, struct overflow_segment **spare)
 {
-    struct overflow_segment *first = *spare != NULL ? *spare : segment_new();
+    struct overflow_segment *first = *spare != NULL ? *spare : segment_new(q);
     *spare = NULL;
     if (first == NULL)
         return ENOMEM;
@@ -120,7 +133,7 @@ int rail__overflow_push(struct overflow *q, const struct job *job)
     for (;;) {
         size_t offset = offset_of(tail);
         int reload = offset == SEG_SLOTS; /* another pusher is linking the next segment */
-        if (!reload && offset + 1 == SEG_SLOTS && spare == NULL && (spare = segment_new()) == NULL)
+        if (!reload && offset + 1 == SEG_SLOTS && spare == NULL && (spare = segment_new(q)) == NULL)
             return ENOMEM;
         if (!reload && seg == NULL) {
             if (install_first(q, &spare) != 0)
@@ -145,7 +158,8 @@ int rail__overflow_push(struct overflow *q, const struct job *job)
             struct slot *slot = &seg->slots[offset];
             slot->job = *job;
             atomic_fetch_or_explicit(&slot->state, WRITTEN, memory_order_release);
-            free(spare); /* made for a last slot another pusher took */
+            if (spare != NULL) /* made for a last slot another pusher took */
+                segment_free(q, spare);
             return 0;
         }
         seg = atomic_load_explicit(&q->tail.segment, memory_order_acquire);
@@ -167,7 +181,8 @@ static void head_to_next(struct overflow *q, struct overflow_segment *seg, size_
 
 /* Copies out the job of a claimed slot and marks it read; the reader of
  * the segment's last slot, or the one told to by DESTROY, frees it. */
-static void take_slot(struct overflow_segment *seg, size_t offset, struct job *job)
+static void take_slot(struct overflow *q, struct overflow_segment *seg, size_t offset,
+                      struct job *job)
 {
     struct slot *slot = &seg->slots[offset];
     unsigned wait = 0;
@@ -175,9 +190,9 @@ static void take_slot(struct overflow_segment *seg, size_t offset, struct job *j
         backoff(&wait); /* claimed by its pusher, not yet written */
     *job = slot->job;
     if (offset + 1 == SEG_SLOTS)
-        segment_release(seg, 0);
+        segment_release(q, seg, 0);
     else if (atomic_fetch_or_explicit(&slot->state, READ, memory_order_acq_rel) & DESTROY)
-        segment_release(seg, (unsigned)offset + 1);
+        segment_release(q, seg, (unsigned)offset + 1);
 }
 
 size_t rail__overflow_pop_batch(struct overflow *q, struct job *jobs, size_t max)
@@ -216,7 +231,7 @@ size_t rail__overflow_pop_batch(struct overflow *q, struct job *jobs, size_t max
             /* In order: the last slot's reader frees the segment, so it
              * must come after this batch's other slots are read. */
             for (size_t i = 0; i < n; i++)
-                take_slot(seg, offset + i, &jobs[i]);
+                take_slot(q, seg, offset + i, &jobs[i]);
             return n;
         }
         seg = atomic_load_explicit(&q->head.segment, memory_order_acquire);
@@ -251,6 +266,7 @@ void rail__overflow_destroy(struct overflow *q)
         free(s);
         s = next;
     }
+    free(atomic_exchange_explicit(&q->reuse, NULL, memory_order_relaxed));
     atomic_store_explicit(&q->head.segment, NULL, memory_order_relaxed);
     atomic_store_explicit(&q->tail.segment, NULL, memory_order_relaxed);
 }

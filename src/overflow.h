@@ -24,6 +24,9 @@ struct overflow_end {
 struct overflow {
     _Alignas(64) struct overflow_end head;
     _Alignas(64) struct overflow_end tail;
+    /* The last segment freed, kept for the next one needed: a steady stream
+     * through the queue then allocates nothing. */
+    _Alignas(64) struct overflow_segment *_Atomic reuse;
 };
 
 /* 0, or ENOMEM when a new segment was needed and could not be allocated
