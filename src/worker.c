@@ -110,14 +110,14 @@ static int may_batch(struct worker *w, unsigned l)
 
 /*
  * Takes one job of level l, and in an unbounded pool up to BATCH_MAX - 1
- * more with the same CAS when may_batch(), which go on this worker's deque
+ * more with the same CAS when batch_ok and may_batch(), which go on this worker's deque
  * (marked batched), oldest on top of the owner's end: it runs them next in
  * order, or a thief takes them (the newest first). A claim is then one
  * contended CAS per batch instead of per job. A bounded pool takes one at a
  * time: its capacity counts queued jobs, and a batch on a deque would no
  * longer count.
  */
-static int level_pop(struct worker *w, unsigned l, struct job *job)
+static int level_pop(struct worker *w, unsigned l, int batch_ok, struct job *job)
 {
     rail_pool *pool = w->pool;
     struct level *lv = &pool->levels[l];
@@ -128,7 +128,7 @@ static int level_pop(struct worker *w, unsigned l, struct job *job)
         return 1;
     }
     struct job batch[BATCH_MAX];
-    size_t max = may_batch(w, l) ? BATCH_MAX : 1;
+    size_t max = batch_ok && may_batch(w, l) ? BATCH_MAX : 1;
     size_t n = rail__ring_pop_batch(&lv->injector, batch, max);
     /* The length first: two loads, where an empty pop would also fence. */
     if (n == 0 && rail__overflow_length(&lv->overflow) != 0)
@@ -156,7 +156,9 @@ static int waiting_at(struct worker *w, unsigned i, int held)
  * level's), and counts a pass for each less urgent level left waiting. */
 static int take_at(struct worker *w, unsigned i, int held, struct job *job)
 {
-    if ((int)i != held && !level_pop(w, level_order[i], job))
+    /* No batch while a batched job is in hand: it goes back on the deque,
+     * on top of the batch, and would run before it. */
+    if ((int)i != held && !level_pop(w, level_order[i], held < 0, job))
         return 0;
     w->passed[level_order[i]] = 0;
     for (unsigned j = i + 1; j < RAIL_PRIORITIES; j++)
