@@ -453,11 +453,11 @@ static void run_models(enum variant v, bool expect_violation)
         {1, 2, 1, 0},
         {2, 1, 1, 0},
         {2, 1, 2, 0},
-        {2, 2, 1, 0},
-        {1, 2, 2, 0},
         {2, 1, 2, 1},
         {2, 2, 1, 1},
         {2, 1, 3, 1},
+        {1, 2, 2, 0},
+        {2, 2, 1, 0}, /* the biggest: 2 million states */
         /* Three workers: two find the burst's first jobs, one sleeps. The
          * current protocol passes it too, but over 17 million states (3 GB,
          * a minute): checked by hand, not on every run. A broken variant
@@ -465,7 +465,8 @@ static void run_models(enum variant v, bool expect_violation)
         {3, 1, 3, 1},
     };
     bool any_violation = false;
-    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    /* A variant expected to fail stops at the first shape that fails it. */
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0] && !any_violation; k++) {
         if (shapes[k][0] == 3 && !expect_violation && getenv("RAIL_MODEL_BIG") == NULL)
             continue;
         struct model m = {.workers = shapes[k][0],
