@@ -48,7 +48,8 @@
  * takes it back itself when a returns, so a missed wake costs parallelism,
  * never progress (join.c).
  *
- * Waking one (wake_one): set waking; if it was already set, stop (that wake
+ * Waking one (wake_one): set waking (read first: most often it is set
+ * already, and the read spares an RMW); if it was already set, stop (that wake
  * will bring a worker that looks for this job too). Else epoch += 1 and
  * futex_wake(1). If the wake found a thread, that thread clears waking. If it
  * found nobody (the sleeper was between steps 2 and 4, or already awake),
@@ -61,7 +62,7 @@
  *     ------                              ---------
  *     searching -= 1                      publish the job (seq_cst)
  *     key = epoch                         if sleepers > 0 && searching == 0:
- *     sleepers += 1                         if exchange(waking, 1) == 0:
+ *     sleepers += 1                         if !waking && !exchange(waking, 1):
  *     fence(seq_cst)                          epoch += 1
  *     look again -> found: undo, wake?, run   futex_wake(epoch, 1)
  *     work visible? -> undo, search           woke nobody: waking = 0,
@@ -116,11 +117,16 @@ static int wake_wanted(struct sleep *s)
            atomic_load_explicit(&s->searching, memory_order_seq_cst) == 0;
 }
 
-/* Wakes one sleeper unless a wake is on its way (see the top). */
+/* Wakes one sleeper unless a wake is on its way (see the top). The flag is
+ * read before it is exchanged: while a wake takes its tens of microseconds
+ * to arrive, every submission finds it set, and a load of a set flag tells
+ * as much as an exchange that leaves it set, without the locked RMW on a
+ * line the workers write (a busy producer spent 8% of its time there). */
 void rail__sleep_wake_one(rail_pool *pool)
 {
     struct sleep *s = &pool->sleep;
-    while (atomic_exchange_explicit(&s->waking, 1, memory_order_seq_cst) == 0) {
+    while (atomic_load_explicit(&s->waking, memory_order_seq_cst) == 0 &&
+           atomic_exchange_explicit(&s->waking, 1, memory_order_seq_cst) == 0) {
         atomic_fetch_add_explicit(&s->epoch, 1, memory_order_seq_cst);
         if (rail__futex_wake(&s->epoch, 1) != 0)
             return; /* the woken worker clears the flag */

@@ -69,6 +69,7 @@ enum pc {
     S_SEARCHING,
     S_DONE,
     /* wake_one(), called by submitters and by searchers */
+    K_LOAD,  /* waking set already? then return */
     K_XCHG,  /* exchange(waking, 1) */
     K_EPOCH, /* epoch++ */
     K_WAKE,  /* rail__futex_wake(1) */
@@ -170,7 +171,7 @@ static bool take_job(struct state *s)
 static void call_wake_one(struct thread *t, unsigned char ret)
 {
     t->ret = ret;
-    t->pc = K_XCHG;
+    t->pc = K_LOAD;
 }
 
 /* A worker has a job in hand and runs it: counted, then back to its loop,
@@ -324,6 +325,9 @@ static void step(struct model *m, const struct state *cur, int i,
     case S_DONE:
         return;
 
+    case K_LOAD:
+        t->pc = s.waking ? K_RETURN : K_XCHG;
+        break;
     case K_XCHG: {
         unsigned char old = s.waking;
         s.waking = 1;
@@ -362,7 +366,7 @@ static void step(struct model *m, const struct state *cur, int i,
         t->pc = s.searching == 0 ? K_R_VISIBLE : K_RETURN;
         break;
     case K_R_VISIBLE:
-        t->pc = s.jobs + s.claimed != 0 ? K_XCHG : K_RETURN;
+        t->pc = s.jobs + s.claimed != 0 ? K_LOAD : K_RETURN;
         break;
     case K_RETURN: /* wake_one() returns */
         if (is_worker(m, i) && t->after_run) {
