@@ -60,12 +60,14 @@ struct overflow_segment {
 };
 
 /* A fresh segment: the one last freed if it was kept (its lines are likely
- * still cached, and it costs no malloc), else a new one. */
+ * still cached, and it costs no malloc), else a new one from calloc: all
+ * zero is an empty segment (no slot written, no next), and memory fresh
+ * from the system needs no clearing (a burst's segments mostly are). */
 static struct overflow_segment *segment_new(struct overflow *q)
 {
     struct overflow_segment *s = atomic_exchange_explicit(&q->reuse, NULL, memory_order_acquire);
-    if (s == NULL && (s = malloc(sizeof *s)) == NULL)
-        return NULL;
+    if (s == NULL)
+        return calloc(1, sizeof *s);
     atomic_init(&s->next, NULL);
     for (unsigned i = 0; i < SEG_SLOTS; i++)
         atomic_init(&s->slots[i].state, 0);
