@@ -7,8 +7,9 @@
  * it, the thread that took the segment's last slot is switching that end to
  * the next segment, and everyone else waits for it.
  *
- * Push: claim the position at tail.index with a CAS, write the job into its
- * slot, then set the slot's WRITTEN bit. The pusher who claims a segment's
+ * Push: claim the position at tail.index with a CAS (rail__overflow_claim()),
+ * write the job into its slot, then set the slot's WRITTEN bit
+ * (rail__overflow_publish()). The pusher who claims a segment's
  * last slot links a fresh segment (allocated before the claim, so a failed
  * allocation leaves nothing claimed), moves tail to it, and only then
  * fills its own slot.
@@ -49,14 +50,14 @@
 
 enum { WRITTEN = 1, READ = 2, DESTROY = 4 };
 
-struct slot {
+struct overflow_slot {
     atomic_uint state;
     struct job job;
 };
 
 struct overflow_segment {
     struct overflow_segment *_Atomic next;
-    struct slot slots[SEG_SLOTS];
+    struct overflow_slot slots[SEG_SLOTS];
 };
 
 /* A fresh segment: the one last freed if it was kept (its lines are likely
@@ -126,7 +127,7 @@ static int install_first(struct overflow *q, struct overflow_segment **spare)
     return 0;
 }
 
-int rail__overflow_push(struct overflow *q, const struct job *job)
+struct overflow_slot *rail__overflow_claim(struct overflow *q)
 {
     struct overflow_segment *spare = NULL;
     unsigned step = 0;
@@ -136,10 +137,10 @@ int rail__overflow_push(struct overflow *q, const struct job *job)
         size_t offset = offset_of(tail);
         int reload = offset == SEG_SLOTS; /* another pusher is linking the next segment */
         if (!reload && offset + 1 == SEG_SLOTS && spare == NULL && (spare = segment_new(q)) == NULL)
-            return ENOMEM;
+            return NULL;
         if (!reload && seg == NULL) {
             if (install_first(q, &spare) != 0)
-                return ENOMEM;
+                return NULL;
             reload = 1;
         }
         if (reload) {
@@ -157,16 +158,28 @@ int rail__overflow_push(struct overflow *q, const struct job *job)
                 atomic_store_explicit(&seg->next, spare, memory_order_release);
                 spare = NULL;
             }
-            struct slot *slot = &seg->slots[offset];
-            slot->job = *job;
-            atomic_fetch_or_explicit(&slot->state, WRITTEN, memory_order_release);
             if (spare != NULL) /* made for a last slot another pusher took */
                 segment_free(q, spare);
-            return 0;
+            return &seg->slots[offset];
         }
         seg = atomic_load_explicit(&q->tail.segment, memory_order_acquire);
         backoff(&step);
     }
+}
+
+void rail__overflow_publish(struct overflow_slot *slot, const struct job *job)
+{
+    slot->job = *job;
+    atomic_fetch_or_explicit(&slot->state, WRITTEN, memory_order_release);
+}
+
+int rail__overflow_push(struct overflow *q, const struct job *job)
+{
+    struct overflow_slot *slot = rail__overflow_claim(q);
+    if (slot == NULL)
+        return ENOMEM;
+    rail__overflow_publish(slot, job);
+    return 0;
 }
 
 /* Moves head past the marker into the segment after seg; called by the
@@ -186,7 +199,7 @@ static void head_to_next(struct overflow *q, struct overflow_segment *seg, size_
 static void take_slot(struct overflow *q, struct overflow_segment *seg, size_t offset,
                       struct job *job)
 {
-    struct slot *slot = &seg->slots[offset];
+    struct overflow_slot *slot = &seg->slots[offset];
     unsigned wait = 0;
     while ((atomic_load_explicit(&slot->state, memory_order_acquire) & WRITTEN) == 0)
         backoff(&wait); /* claimed by its pusher, not yet written */
@@ -251,6 +264,11 @@ static size_t slots_before(size_t index)
 {
     size_t pos = index >> SHIFT;
     return pos - pos / LAP;
+}
+
+size_t rail__overflow_claimed(struct overflow *q)
+{
+    return slots_before(atomic_load_explicit(&q->tail.index, memory_order_seq_cst));
 }
 
 size_t rail__overflow_length(struct overflow *q)

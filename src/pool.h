@@ -32,10 +32,9 @@ struct worker;
 struct level {
     struct ring injector;
     struct overflow overflow;              /* an unbounded pool's jobs beyond the ring */
-    _Alignas(64) atomic_size_t tombstones; /* ring entries that are not jobs:
+    _Alignas(64) atomic_size_t tombstones; /* queued entries that are not jobs:
                                               cancelled futures, void claims */
-    atomic_uint_fast64_t overflow_pushed;  /* claims on the overflow: submissions */
-    atomic_uint_fast64_t voided;           /* claims then refused (JOB_VOID, ENOMEM) */
+    atomic_uint_fast64_t voided;           /* claims then refused (JOB_VOID) */
     atomic_uint_fast64_t rejected;
 };
 
