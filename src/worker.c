@@ -23,7 +23,6 @@ enum { FOUND_NONE, FOUND_OWN, FOUND_FOREIGN };
 
 /* The worker this thread is, if any; set for the thread's whole life. */
 _Thread_local struct worker *rail__self;
-#define self rail__self
 
 /*
  * A job that calls pthread_exit() unwinds its worker's stack without
@@ -44,7 +43,7 @@ static void exit_key_create(void)
 
 int rail_worker_index(void)
 {
-    return self != NULL ? (int)self->index : -1;
+    return rail__self != NULL ? (int)rail__self->index : -1;
 }
 
 /* A worker took an outside job: a blocked submitter may now fit. The ring's
@@ -109,10 +108,10 @@ static int may_batch(struct worker *w, unsigned l)
 }
 
 /*
- * Takes one job of level l, and in an unbounded pool up to BATCH_MAX - 1
- * more with the same CAS when batch_ok and may_batch(), which go on this worker's deque
- * (marked batched), oldest on top of the owner's end: it runs them next in
- * order, or a thief takes them (the newest first). A claim is then one
+ * Takes one job of level l, and in an unbounded pool, when batch_ok and
+ * may_batch(), up to BATCH_MAX - 1 more with the same CAS, which go on this
+ * worker's deque (marked batched), oldest on top of the owner's end: it runs
+ * them next in order, or a thief takes them (the newest first). A claim is then one
  * contended CAS per batch instead of per job. A bounded pool takes one at a
  * time: its capacity counts queued jobs, and a batch on a deque would no
  * longer count.
@@ -383,7 +382,7 @@ static void *worker_main(void *arg)
         w->has_predecessor = 0;
         pthread_mutex_unlock(&pool->lock);
     }
-    self = w;
+    rail__self = w;
     pthread_setspecific(exit_key, w);
     name_thread(pool, w->index);
     if (pool->opts.on_worker_start != NULL)
@@ -399,7 +398,7 @@ static void *worker_main(void *arg)
     pthread_setspecific(exit_key, NULL);
     if (pool->opts.on_worker_stop != NULL)
         pool->opts.on_worker_stop(w->index, pool->opts.ctx);
-    self = NULL;
+    rail__self = NULL;
     return NULL;
 }
 
@@ -454,7 +453,7 @@ static void worker_ended(void *arg)
     /* With no replacement, no worker may be left to tell idle waiters. */
     pthread_cond_broadcast(&pool->idle_cond);
     pthread_mutex_unlock(&pool->lock);
-    self = NULL;
+    rail__self = NULL;
 }
 
 /* Refills slots left empty when a replacement thread could not be created. */
