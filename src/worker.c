@@ -22,7 +22,7 @@
 enum { FOUND_NONE, FOUND_OWN, FOUND_FOREIGN };
 
 /* The worker this thread is, if any; set for the thread's whole life. */
-_Thread_local struct worker *rail__self;
+_Thread_local struct worker *rail__self RAIL_TLS_MODEL;
 
 /*
  * A job that calls pthread_exit() unwinds its worker's stack without
