@@ -285,7 +285,9 @@ void rail_group_destroy(rail_group *group);
  * rail_join - run a(arg_a) and b(arg_b), possibly in parallel, and return
  * when both are done (rayon's join). a runs on the calling thread; b is
  * offered to the pool and run by the caller if nobody has taken it by the
- * time a returns, or if the queue is full. Never blocks on the queue.
+ * time a returns, or if the queue is full. Never blocks on the queue. So a
+ * must not wait for b: b may start only after a returns (from a worker, an
+ * idle worker is woken to take b, but one just falling asleep may miss it).
  *
  * Errors: EINVAL     a NULL argument.
  *         ESHUTDOWN  an outside caller on a pool shutting down (nothing ran).
