@@ -54,7 +54,7 @@ async function resize(req, res) {
   let format = q.get('format');
   if (format && !FORMATS.has(format)) return fail(res, 400, 'bad format');
 
-  let img = sharp(file, { failOn: 'truncated' }).rotate(); // EXIF orientation applied
+  let img = sharp(file).rotate(); // EXIF orientation applied; failOn: its default, 'warning', as rail
   if (!format) {
     const meta = await img.metadata();
     format = FORMATS.has(meta.format) ? meta.format : 'jpeg';
