@@ -285,7 +285,9 @@ void rail_group_destroy(rail_group *group);
  * rail_join - run a(arg_a) and b(arg_b), possibly in parallel, and return
  * when both are done (rayon's join). a runs on the calling thread; b is
  * offered to the pool and run by the caller if nobody has taken it by the
- * time a returns, or if the queue is full. Never blocks on the queue.
+ * time a returns, or if the queue is full. Never blocks on the queue. So a
+ * must not wait for b: b may start only after a returns (from a worker, an
+ * idle worker is woken to take b, but one just falling asleep may miss it).
  *
  * Errors: EINVAL     a NULL argument.
  *         ESHUTDOWN  an outside caller on a pool shutting down (nothing ran).
@@ -365,7 +367,9 @@ typedef struct rail_stats {
     /* Outside jobs per priority level (index: rail_priority); jobs that
      * workers submit are in the totals above only. */
     uint64_t submitted_at[RAIL_PRIORITIES]; /* accepted from outside */
-    size_t queued_at[RAIL_PRIORITIES];      /* waiting in the level's queue */
+    size_t queued_at[RAIL_PRIORITIES];      /* waiting in the level's queue (not
+                                               those a worker claimed in a
+                                               batch: they are in queued) */
     uint64_t rejected_at[RAIL_PRIORITIES];  /* EAGAIN / ETIMEDOUT at that level */
 } rail_stats;
 

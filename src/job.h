@@ -22,7 +22,9 @@ struct job {
     void *arg;
     void *owner;
     unsigned char kind;
-    unsigned char level; /* an outside job's rail_priority (0: NORMAL) */
+    unsigned char level;   /* an outside job's rail_priority (0: NORMAL) */
+    unsigned char batched; /* an outside job a worker claimed in a batch and
+                              keeps on its deque (worker.c) */
 };
 
 #endif

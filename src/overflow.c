@@ -7,8 +7,9 @@
  * it, the thread that took the segment's last slot is switching that end to
  * the next segment, and everyone else waits for it.
  *
- * Push: claim the position at tail.index with a CAS, write the job into its
- * slot, then set the slot's WRITTEN bit. The pusher who claims a segment's
+ * Push: claim the position at tail.index with a CAS (rail__overflow_claim()),
+ * write the job into its slot, then set the slot's WRITTEN bit
+ * (rail__overflow_publish()). The pusher who claims a segment's
  * last slot links a fresh segment (allocated before the claim, so a failed
  * allocation leaves nothing claimed), moves tail to it, and only then
  * fills its own slot.
@@ -16,7 +17,9 @@
  * Pop: claim the position at head.index with a CAS, unless head has caught
  * up with tail (the queue is empty); then wait for the slot's WRITTEN bit
  * (its pusher may be between its claim and its write) and copy the job out.
- * The popper of a segment's last slot moves head to the next segment.
+ * The popper of a segment's last slot moves head to the next segment. A
+ * batch pop claims a run of positions with one CAS, within head's segment
+ * and up to tail.
  *
  * The emptiness check reads tail after a seq_cst fence. Once head and tail
  * are in different segments the queue cannot be empty before head leaves its
@@ -27,7 +30,8 @@
  * readers finish in any order. The reader of the last slot starts freeing
  * it: it walks the other slots, and at the first one not yet READ it sets
  * DESTROY and stops; that slot's reader, seeing DESTROY when it sets READ,
- * goes on from the next slot. Whoever reaches the end frees the segment.
+ * goes on from the next slot. Whoever reaches the end frees the segment
+ * (or keeps it in q->reuse for the next segment_new()).
  * No thread holds a pointer to a segment after its slot is read: head has
  * moved past it before its last slot's reader begins, and pushers finished
  * with it before their slots could be read.
@@ -46,21 +50,25 @@
 
 enum { WRITTEN = 1, READ = 2, DESTROY = 4 };
 
-struct slot {
+struct overflow_slot {
     atomic_uint state;
     struct job job;
 };
 
 struct overflow_segment {
     struct overflow_segment *_Atomic next;
-    struct slot slots[SEG_SLOTS];
+    struct overflow_slot slots[SEG_SLOTS];
 };
 
-static struct overflow_segment *segment_new(void)
+/* A fresh segment: the one last freed if it was kept (its lines are likely
+ * still cached, and it costs no malloc), else a new one from calloc: all
+ * zero is an empty segment (no slot written, no next), and memory fresh
+ * from the system needs no clearing (a burst's segments mostly are). */
+static struct overflow_segment *segment_new(struct overflow *q)
 {
-    struct overflow_segment *s = malloc(sizeof *s);
+    struct overflow_segment *s = atomic_exchange_explicit(&q->reuse, NULL, memory_order_acquire);
     if (s == NULL)
-        return NULL;
+        return calloc(1, sizeof *s);
     atomic_init(&s->next, NULL);
     for (unsigned i = 0; i < SEG_SLOTS; i++)
         atomic_init(&s->slots[i].state, 0);
@@ -76,8 +84,18 @@ static struct overflow_segment *wait_next(struct overflow_segment *s)
     return next;
 }
 
+/* Keeps a segment no thread uses any more for the next segment_new(), or
+ * frees it if one is kept already. */
+static void segment_free(struct overflow *q, struct overflow_segment *s)
+{
+    struct overflow_segment *none = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&q->reuse, &none, s, memory_order_release,
+                                                 memory_order_relaxed))
+        free(s);
+}
+
 /* Frees s once every slot from `from` on is read (see the top). */
-static void segment_release(struct overflow_segment *s, unsigned from)
+static void segment_release(struct overflow *q, struct overflow_segment *s, unsigned from)
 {
     for (unsigned i = from; i < SEG_SLOTS - 1; i++) {
         atomic_uint *state = &s->slots[i].state;
@@ -85,7 +103,7 @@ static void segment_release(struct overflow_segment *s, unsigned from)
             (atomic_fetch_or_explicit(state, DESTROY, memory_order_acq_rel) & READ) == 0)
             return; /* its reader goes on from here */
     }
-    free(s);
+    segment_free(q, s);
 }
 
 static size_t offset_of(size_t index)
@@ -96,7 +114,7 @@ static size_t offset_of(size_t index)
 /* The first push makes the first segment; 0, or ENOMEM. */
 static int install_first(struct overflow *q, struct overflow_segment **spare)
 {
-    struct overflow_segment *first = *spare != NULL ? *spare : segment_new();
+    struct overflow_segment *first = *spare != NULL ? *spare : segment_new(q);
     *spare = NULL;
     if (first == NULL)
         return ENOMEM;
@@ -109,7 +127,7 @@ static int install_first(struct overflow *q, struct overflow_segment **spare)
     return 0;
 }
 
-int rail__overflow_push(struct overflow *q, const struct job *job)
+struct overflow_slot *rail__overflow_claim(struct overflow *q)
 {
     struct overflow_segment *spare = NULL;
     unsigned step = 0;
@@ -118,11 +136,11 @@ int rail__overflow_push(struct overflow *q, const struct job *job)
     for (;;) {
         size_t offset = offset_of(tail);
         int reload = offset == SEG_SLOTS; /* another pusher is linking the next segment */
-        if (!reload && offset + 1 == SEG_SLOTS && spare == NULL && (spare = segment_new()) == NULL)
-            return ENOMEM;
+        if (!reload && offset + 1 == SEG_SLOTS && spare == NULL && (spare = segment_new(q)) == NULL)
+            return NULL;
         if (!reload && seg == NULL) {
             if (install_first(q, &spare) != 0)
-                return ENOMEM;
+                return NULL;
             reload = 1;
         }
         if (reload) {
@@ -140,15 +158,28 @@ int rail__overflow_push(struct overflow *q, const struct job *job)
                 atomic_store_explicit(&seg->next, spare, memory_order_release);
                 spare = NULL;
             }
-            struct slot *slot = &seg->slots[offset];
-            slot->job = *job;
-            atomic_fetch_or_explicit(&slot->state, WRITTEN, memory_order_release);
-            free(spare); /* made for a last slot another pusher took */
-            return 0;
+            if (spare != NULL) /* made for a last slot another pusher took */
+                segment_free(q, spare);
+            return &seg->slots[offset];
         }
         seg = atomic_load_explicit(&q->tail.segment, memory_order_acquire);
         backoff(&step);
     }
+}
+
+void rail__overflow_publish(struct overflow_slot *slot, const struct job *job)
+{
+    slot->job = *job;
+    atomic_fetch_or_explicit(&slot->state, WRITTEN, memory_order_release);
+}
+
+int rail__overflow_push(struct overflow *q, const struct job *job)
+{
+    struct overflow_slot *slot = rail__overflow_claim(q);
+    if (slot == NULL)
+        return ENOMEM;
+    rail__overflow_publish(slot, job);
+    return 0;
 }
 
 /* Moves head past the marker into the segment after seg; called by the
@@ -163,22 +194,41 @@ static void head_to_next(struct overflow *q, struct overflow_segment *seg, size_
     atomic_store_explicit(&q->head.index, index, memory_order_release);
 }
 
-int rail__overflow_pop(struct overflow *q, struct job *job)
+/* Copies out the job of a claimed slot and marks it read; the reader of
+ * the segment's last slot, or the one told to by DESTROY, frees it. */
+static void take_slot(struct overflow *q, struct overflow_segment *seg, size_t offset,
+                      struct job *job)
+{
+    struct overflow_slot *slot = &seg->slots[offset];
+    unsigned wait = 0;
+    while ((atomic_load_explicit(&slot->state, memory_order_acquire) & WRITTEN) == 0)
+        backoff(&wait); /* claimed by its pusher, not yet written */
+    *job = slot->job;
+    if (offset + 1 == SEG_SLOTS)
+        segment_release(q, seg, 0);
+    else if (atomic_fetch_or_explicit(&slot->state, READ, memory_order_acq_rel) & DESTROY)
+        segment_release(q, seg, (unsigned)offset + 1);
+}
+
+size_t rail__overflow_pop_batch(struct overflow *q, struct job *jobs, size_t max)
 {
     unsigned step = 0;
     size_t head = atomic_load_explicit(&q->head.index, memory_order_acquire);
     struct overflow_segment *seg = atomic_load_explicit(&q->head.segment, memory_order_acquire);
     for (;;) {
         size_t offset = offset_of(head);
-        size_t next = head + (1u << SHIFT);
+        size_t n = SEG_SLOTS - offset;    /* a batch stays in head's segment */
         int reload = offset == SEG_SLOTS; /* a popper is moving head to the next segment */
-        if (!reload && (next & HAS_NEXT) == 0) {
+        size_t flags = head & HAS_NEXT;
+        if (!reload && flags == 0) {
             atomic_thread_fence(memory_order_seq_cst);
             size_t tail = atomic_load_explicit(&q->tail.index, memory_order_relaxed);
             if (head >> SHIFT == tail >> SHIFT)
                 return 0;
             if ((head >> SHIFT) / LAP != (tail >> SHIFT) / LAP)
-                next |= HAS_NEXT;
+                flags = HAS_NEXT;
+            else /* tail in this lap: only the positions up to it are claimed */
+                n = (tail >> SHIFT) - (head >> SHIFT);
         }
         if (reload || seg == NULL) { /* seg: the first push has not installed it yet */
             backoff(&step);
@@ -186,24 +236,27 @@ int rail__overflow_pop(struct overflow *q, struct job *job)
             seg = atomic_load_explicit(&q->head.segment, memory_order_acquire);
             continue;
         }
+        if (n > max)
+            n = max;
+        size_t next = ((head & ~(size_t)HAS_NEXT) + (n << SHIFT)) | flags;
         if (atomic_compare_exchange_weak_explicit(&q->head.index, &head, next, memory_order_seq_cst,
                                                   memory_order_acquire)) {
-            if (offset + 1 == SEG_SLOTS)
+            if (offset + n == SEG_SLOTS) /* took the last slot: head moves on */
                 head_to_next(q, seg, next);
-            struct slot *slot = &seg->slots[offset];
-            unsigned wait = 0;
-            while ((atomic_load_explicit(&slot->state, memory_order_acquire) & WRITTEN) == 0)
-                backoff(&wait); /* claimed by its pusher, not yet written */
-            *job = slot->job;
-            if (offset + 1 == SEG_SLOTS)
-                segment_release(seg, 0);
-            else if (atomic_fetch_or_explicit(&slot->state, READ, memory_order_acq_rel) & DESTROY)
-                segment_release(seg, (unsigned)offset + 1);
-            return 1;
+            /* In order: the last slot's reader frees the segment, so it
+             * must come after this batch's other slots are read. */
+            for (size_t i = 0; i < n; i++)
+                take_slot(q, seg, offset + i, &jobs[i]);
+            return n;
         }
         seg = atomic_load_explicit(&q->head.segment, memory_order_acquire);
         backoff(&step);
     }
+}
+
+int rail__overflow_pop(struct overflow *q, struct job *job)
+{
+    return rail__overflow_pop_batch(q, job, 1) != 0;
 }
 
 /* Position p has p / LAP markers before it; the rest are slots. */
@@ -211,6 +264,11 @@ static size_t slots_before(size_t index)
 {
     size_t pos = index >> SHIFT;
     return pos - pos / LAP;
+}
+
+size_t rail__overflow_claimed(struct overflow *q)
+{
+    return slots_before(atomic_load_explicit(&q->tail.index, memory_order_seq_cst));
 }
 
 size_t rail__overflow_length(struct overflow *q)
@@ -228,6 +286,7 @@ void rail__overflow_destroy(struct overflow *q)
         free(s);
         s = next;
     }
+    free(atomic_exchange_explicit(&q->reuse, NULL, memory_order_relaxed));
     atomic_store_explicit(&q->head.segment, NULL, memory_order_relaxed);
     atomic_store_explicit(&q->tail.segment, NULL, memory_order_relaxed);
 }

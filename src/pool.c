@@ -215,7 +215,7 @@ static int pool_is_idle(rail_pool *pool)
     uint64_t submitted = 0;
     for (unsigned l = 0; l < RAIL_PRIORITIES; l++)
         submitted += ring_claimed(&pool->levels[l].injector) +
-                     atomic_load_explicit(&pool->levels[l].overflow_pushed, memory_order_acquire);
+                     rail__overflow_claimed(&pool->levels[l].overflow);
     for (unsigned i = 0; i < pool->threads; i++)
         submitted += atomic_load_explicit(&pool->workers[i].submitted, memory_order_acquire);
     return over == submitted;
@@ -394,7 +394,7 @@ static void level_stats(struct level *l, rail_stats *out, unsigned i)
     size_t tombstones = atomic_load(&l->tombstones);
     out->queued_at[i] = queued > tombstones ? queued - tombstones : 0;
     out->submitted_at[i] =
-        ring_claimed(&l->injector) + atomic_load(&l->overflow_pushed) - atomic_load(&l->voided);
+        ring_claimed(&l->injector) + rail__overflow_claimed(&l->overflow) - atomic_load(&l->voided);
     out->rejected_at[i] = atomic_load(&l->rejected);
 }
 

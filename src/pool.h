@@ -32,10 +32,9 @@ struct worker;
 struct level {
     struct ring injector;
     struct overflow overflow;              /* an unbounded pool's jobs beyond the ring */
-    _Alignas(64) atomic_size_t tombstones; /* ring entries that are not jobs:
+    _Alignas(64) atomic_size_t tombstones; /* queued entries that are not jobs:
                                               cancelled futures, void claims */
-    atomic_uint_fast64_t overflow_pushed;  /* claims on the overflow: submissions */
-    atomic_uint_fast64_t voided;           /* claims then refused (JOB_VOID, ENOMEM) */
+    atomic_uint_fast64_t voided;           /* claims then refused (JOB_VOID) */
     atomic_uint_fast64_t rejected;
 };
 
@@ -99,12 +98,13 @@ int rail__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock,
                           const struct timespec *deadline);
 
 /* fork.c */
-unsigned rail__fork_generation(void);
+unsigned rail__fork_generation(void); /* registers the fork handler first */
+unsigned rail__fork_current(void);    /* bumped in each fork() child */
 
 /* The pool was created by the parent of a fork(): it has no workers here. */
 static inline int pool_forked(const rail_pool *pool)
 {
-    return pool->born_generation != rail__fork_generation();
+    return pool->born_generation != rail__fork_current();
 }
 
 /* Adds to a counter only its one writer updates: no RMW needed. */

@@ -66,28 +66,47 @@ void rail__ring_publish(struct ring_cell *cell, size_t pos, const struct job *jo
     atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
 }
 
-int rail__ring_pop(struct ring *r, struct job *job)
+/* The run of published cells from pos on, at most max long. */
+static size_t ready_run(struct ring *r, size_t pos, size_t max)
+{
+    size_t n = 0;
+    while (n < max && atomic_load_explicit(&r->cells[(pos + n) & r->mask].seq,
+                                           memory_order_acquire) == pos + n + 1)
+        n++;
+    return n;
+}
+
+size_t rail__ring_pop_batch(struct ring *r, struct job *jobs, size_t max)
 {
     size_t pos = atomic_load_explicit(&r->deq, memory_order_relaxed);
-    struct ring_cell *cell;
+    size_t n;
     for (;;) {
-        cell = &r->cells[pos & r->mask];
-        size_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
-        intptr_t dif = (intptr_t)seq - (intptr_t)(pos + 1);
-        if (dif == 0) {
-            /* seq_cst: a blocked submitter's fence pairs with it (submit.c). */
-            if (atomic_compare_exchange_weak_explicit(&r->deq, &pos, pos + 1, memory_order_seq_cst,
-                                                      memory_order_relaxed))
-                break;
-        } else if (dif < 0) {
-            return 0; /* empty */
-        } else {
+        n = ready_run(r, pos, max);
+        if (n == 0) {
+            size_t seq = atomic_load_explicit(&r->cells[pos & r->mask].seq, memory_order_acquire);
+            if ((intptr_t)seq - (intptr_t)(pos + 1) < 0)
+                return 0; /* empty, or the oldest claim not yet published */
             pos = atomic_load_explicit(&r->deq, memory_order_relaxed);
+            continue; /* another consumer took it */
         }
+        /* The n cells stay published until consumed, and deq only grows:
+         * a CAS from pos makes them all ours. seq_cst: a blocked
+         * submitter's fence pairs with it (submit.c). */
+        if (atomic_compare_exchange_weak_explicit(&r->deq, &pos, pos + n, memory_order_seq_cst,
+                                                  memory_order_relaxed))
+            break;
     }
-    *job = cell->job;
-    atomic_store_explicit(&cell->seq, pos + r->mask + 1, memory_order_release);
-    return 1;
+    for (size_t i = 0; i < n; i++) {
+        struct ring_cell *cell = &r->cells[(pos + i) & r->mask];
+        jobs[i] = cell->job;
+        atomic_store_explicit(&cell->seq, pos + i + r->mask + 1, memory_order_release);
+    }
+    return n;
+}
+
+int rail__ring_pop(struct ring *r, struct job *job)
+{
+    return rail__ring_pop_batch(r, job, 1) != 0;
 }
 
 size_t rail__ring_length(struct ring *r)

@@ -39,6 +39,10 @@ void rail__ring_publish(struct ring_cell *cell, size_t pos, const struct job *jo
 /* 1 with *job filled, or 0 when empty. */
 int rail__ring_pop(struct ring *r, struct job *job);
 
+/* Up to max of the oldest jobs, in order, with one CAS: how many (0 when
+ * empty). */
+size_t rail__ring_pop_batch(struct ring *r, struct job *jobs, size_t max);
+
 /* Positions ever claimed: jobs pushed, and void claims (see submit.c). */
 static inline size_t ring_claimed(struct ring *r)
 {

@@ -23,6 +23,20 @@ struct sleep {
  * RMW (a ring claim, a deque push, an overflow claim). */
 void rail__sleep_notify(rail_pool *pool);
 
+/* Wakes one sleeper unless a wake is on its way. */
+void rail__sleep_wake_one(rail_pool *pool);
+
+/* The same wake, for a job whose publisher will run it itself if nobody
+ * else does (rail_join's b): plain loads, no seq_cst handshake, so it may
+ * miss a worker that is just going to sleep. That costs parallelism, never
+ * progress. Inline: every join asks. s is &pool->sleep. */
+static inline void rail__sleep_hint(struct sleep *s, rail_pool *pool)
+{
+    if (atomic_load_explicit(&s->sleepers, memory_order_relaxed) != 0 &&
+        atomic_load_explicit(&s->searching, memory_order_relaxed) == 0)
+        rail__sleep_wake_one(pool);
+}
+
 /* The sleeping half: a worker that found nothing searches, then sleeps until
  * work comes. 1 with *job filled, or 0 when the pool stops. */
 int rail__sleep_idle(struct worker *w, struct job *job);

@@ -21,19 +21,22 @@ static void count_voided(rail_pool *pool, struct level *l)
 }
 
 /* An unbounded pool's jobs beyond the ring. As for the ring (see
- * try_push_outside()), the job is counted first and the state checked
- * after; a job counted and then not queued is over at once. */
+ * try_push_outside()), the position is claimed first (which counts the
+ * job: rail__overflow_claimed()) and the state checked after; a claim then
+ * refused becomes a void entry, over at once. */
 static int spill(rail_pool *pool, struct level *l, const struct job *job)
 {
-    atomic_fetch_add_explicit(&l->overflow_pushed, 1, memory_order_seq_cst);
+    struct overflow_slot *slot = rail__overflow_claim(&l->overflow);
+    if (slot == NULL)
+        return ENOMEM; /* nothing claimed, nothing counted */
     if (atomic_load_explicit(&pool->state, memory_order_seq_cst) != POOL_RUNNING) {
+        atomic_fetch_add_explicit(&l->tombstones, 1, memory_order_relaxed);
         count_voided(pool, l);
+        rail__overflow_publish(slot, &(struct job){.kind = JOB_VOID, .level = job->level});
         return ESHUTDOWN;
     }
-    int rc = rail__overflow_push(&l->overflow, job);
-    if (rc != 0)
-        count_voided(pool, l);
-    return rc;
+    rail__overflow_publish(slot, job);
+    return 0;
 }
 
 /* The most outside jobs the ring may hold now: entries in it that are not
@@ -136,7 +139,7 @@ static int submit_outside(rail_pool *pool, const struct job *job, enum admit_mod
  * must not block on a queue only it can drain. It is counted before it is
  * published, so no thread can see it over before it is submitted.
  */
-static int submit_inside(struct worker *w, const struct job *job)
+int rail__submit_inside(struct worker *w, const struct job *job)
 {
     rail_pool *pool = w->pool;
     int state = atomic_load_explicit(&pool->state, memory_order_acquire);
@@ -156,7 +159,7 @@ int rail__pool_submit(rail_pool *pool, const struct job *job, enum admit_mode mo
 {
     struct worker *w = rail__worker_self(pool);
     if (w != NULL)
-        return submit_inside(w, job);
+        return rail__submit_inside(w, job);
     int rc = submit_outside(pool, job, mode, deadline);
     if (rc == 0)
         rail__pool_respawn(pool);

@@ -16,10 +16,13 @@
 /* Nested helps with jobs not from a waiter's own deque; see rail__pool_wait(). */
 #define HELP_FOREIGN_MAX 16
 
+/* Most outside jobs one claim takes from a level's queue (level_pop()). */
+#define BATCH_MAX 8
+
 enum { FOUND_NONE, FOUND_OWN, FOUND_FOREIGN };
 
 /* The worker this thread is, if any; set for the thread's whole life. */
-static _Thread_local struct worker *self;
+_Thread_local struct worker *rail__self RAIL_TLS_MODEL;
 
 /*
  * A job that calls pthread_exit() unwinds its worker's stack without
@@ -38,14 +41,9 @@ static void exit_key_create(void)
     exit_key_error = pthread_key_create(&exit_key, worker_ended);
 }
 
-struct worker *rail__worker_self(const rail_pool *pool)
-{
-    return self != NULL && self->pool == pool ? self : NULL;
-}
-
 int rail_worker_index(void)
 {
-    return self != NULL ? (int)self->index : -1;
+    return rail__self != NULL ? (int)rail__self->index : -1;
 }
 
 /* A worker took an outside job: a blocked submitter may now fit. The ring's
@@ -82,6 +80,9 @@ static int steal(struct worker *w, struct job *job)
 /* Levels in the order a worker looks at them: most urgent first. */
 static const unsigned char level_order[RAIL_PRIORITIES] = {RAIL_PRIORITY_HIGH, RAIL_PRIORITY_NORMAL,
                                                            RAIL_PRIORITY_LOW};
+/* A level's place in level_order. */
+static const unsigned char order_of[RAIL_PRIORITIES] = {
+    [RAIL_PRIORITY_HIGH] = 0, [RAIL_PRIORITY_NORMAL] = 1, [RAIL_PRIORITY_LOW] = 2};
 
 static int level_waiting(rail_pool *pool, unsigned l)
 {
@@ -89,30 +90,83 @@ static int level_waiting(rail_pool *pool, unsigned l)
            (pool->capacity == 0 && rail__overflow_length(&pool->levels[l].overflow) != 0);
 }
 
-static int level_pop(rail_pool *pool, unsigned l, struct job *job)
+/*
+ * Whether a claim from level l may take a batch: only between jobs (depth
+ * 0) with an empty deque, so a batched job lies below any job a running job
+ * pushes later (a waiter that reaches one has no own job left) and a deque
+ * holds one batch at most; and only while no other level waits, so the
+ * batch's jobs are the takes take_outside() would make anyway.
+ */
+static int may_batch(struct worker *w, unsigned l)
 {
-    if (rail__ring_pop(&pool->levels[l].injector, job)) {
+    if (w->depth != 0 || rail__deque_length(&w->deque) != 0)
+        return 0;
+    for (unsigned k = 0; k < RAIL_PRIORITIES; k++)
+        if (k != l && level_waiting(w->pool, k))
+            return 0;
+    return 1;
+}
+
+/*
+ * Takes one job of level l, and in an unbounded pool, when batch_ok and
+ * may_batch(), up to BATCH_MAX - 1 more with the same CAS, which go on this
+ * worker's deque (marked batched), oldest on top of the owner's end: it runs
+ * them next in order, or a thief takes them (the newest first). A claim is then one
+ * contended CAS per batch instead of per job. A bounded pool takes one at a
+ * time: its capacity counts queued jobs, and a batch on a deque would no
+ * longer count.
+ */
+static int level_pop(struct worker *w, unsigned l, int batch_ok, struct job *job)
+{
+    rail_pool *pool = w->pool;
+    struct level *lv = &pool->levels[l];
+    if (pool->capacity != 0) {
+        if (!rail__ring_pop(&lv->injector, job))
+            return 0;
         took_outside_job(pool);
         return 1;
     }
+    struct job batch[BATCH_MAX];
+    size_t max = batch_ok && may_batch(w, l) ? BATCH_MAX : 1;
+    size_t n = rail__ring_pop_batch(&lv->injector, batch, max);
     /* The length first: two loads, where an empty pop would also fence. */
-    return pool->capacity == 0 && rail__overflow_length(&pool->levels[l].overflow) != 0 &&
-           rail__overflow_pop(&pool->levels[l].overflow, job);
+    if (n == 0 && rail__overflow_length(&lv->overflow) != 0)
+        n = rail__overflow_pop_batch(&lv->overflow, batch, max);
+    if (n == 0)
+        return 0;
+    *job = batch[0];
+    if (n > 1) {
+        for (size_t i = 1; i < n; i++)
+            batch[i].batched = 1;
+        rail__deque_push_many(&w->deque, batch + 1, (int64_t)n - 1);
+        rail__sleep_notify(pool); /* a sleeper may steal them */
+    }
+    return 1;
 }
 
-/* Takes a job from the i-th level in level_order, and counts a pass for
- * each less urgent level left waiting. */
-static int take_level(struct worker *w, unsigned i, struct job *job)
+/* held: the place in level_order of a batched job in hand, or -1. Its level
+ * counts as waiting: its batch is. */
+static int waiting_at(struct worker *w, unsigned i, int held)
 {
-    rail_pool *pool = w->pool;
-    if (!level_pop(pool, level_order[i], job))
+    return (int)i == held || level_waiting(w->pool, level_order[i]);
+}
+
+/* Takes from the i-th level in level_order (the held job, if it is that
+ * level's), and counts a pass for each less urgent level left waiting. */
+static int take_at(struct worker *w, unsigned i, int held, struct job *job)
+{
+    /* No batch while a batched job is in hand: it goes back on the deque,
+     * on top of the batch, and would run before it. */
+    if ((int)i != held && !level_pop(w, level_order[i], held < 0, job))
         return 0;
     w->passed[level_order[i]] = 0;
     for (unsigned j = i + 1; j < RAIL_PRIORITIES; j++)
-        if (level_waiting(pool, level_order[j]))
+        if (waiting_at(w, j, held))
             w->passed[level_order[j]]++;
     return 1;
 }
+
+enum { TOOK_NONE, TOOK_QUEUED, TOOK_HELD };
 
 /*
  * An outside job: from the most urgent level that has one, unless a less
@@ -122,33 +176,61 @@ static int take_level(struct worker *w, unsigned i, struct job *job)
  * resets its own count. So a waiting level is taken at least once in every
  * PASS_MAX + 2 takes of this worker: PASS_MAX passes, at most one starved
  * less urgent level served first (it needs PASS_MAX passes of its own,
- * which this level gets too), then this one.
+ * which this level gets too), then this one. A batched job in hand (held)
+ * is a take of its level like any other: TOOK_HELD when it is its turn.
  */
-static int take_outside(struct worker *w, struct job *job)
+static int take_outside(struct worker *w, int held, struct job *job)
 {
-    rail_pool *pool = w->pool;
     unsigned starved = 0; /* 0: none (the most urgent level is never starved) */
     for (unsigned i = 1; i < RAIL_PRIORITIES && starved == 0; i++)
-        if (w->passed[level_order[i]] >= RAIL_PRIORITY_PASS_MAX &&
-            level_waiting(pool, level_order[i]))
+        if (w->passed[level_order[i]] >= RAIL_PRIORITY_PASS_MAX && waiting_at(w, i, held))
             starved = i;
-    if (starved != 0 && take_level(w, starved, job))
-        return 1;
+    if (starved != 0 && take_at(w, starved, held, job))
+        return (int)starved == held ? TOOK_HELD : TOOK_QUEUED;
     for (unsigned i = 0; i < RAIL_PRIORITIES; i++)
-        if ((starved == 0 || i != starved) && take_level(w, i, job))
-            return 1;
-    return 0;
+        if ((starved == 0 || i != starved) && take_at(w, i, held, job))
+            return (int)i == held ? TOOK_HELD : TOOK_QUEUED;
+    return TOOK_NONE;
 }
 
-/* Own deque first (newest), then outside jobs, then other workers. */
+/* Puts back a batched job this worker popped and will not run now. */
+static void put_back(struct worker *w, const struct job *job)
+{
+    rail__deque_push(&w->deque, job); /* it was just popped: no growth, no ENOMEM */
+    rail__sleep_notify(w->pool);
+}
+
+/* A batched job popped from the deque runs if its level's turn has come
+ * (take_outside() with it in hand); else it goes back and *job is the job
+ * of the level whose turn it is. */
+static void batched_turn(struct worker *w, struct job *job)
+{
+    struct job other;
+    if (take_outside(w, order_of[job->level], &other) == TOOK_QUEUED) {
+        put_back(w, job);
+        *job = other;
+    }
+}
+
+/* Own deque first (newest), then outside jobs, then other workers. A
+ * batched job on the deque is an outside job (foreign), taken in its
+ * level's turn. */
 static int find_work(struct worker *w, struct job *job, int foreign_ok)
 {
     rail_pool *pool = w->pool;
-    if (rail__deque_pop(&w->deque, job))
-        return FOUND_OWN;
+    if (rail__deque_pop(&w->deque, job)) {
+        if (!job->batched)
+            return FOUND_OWN;
+        if (!foreign_ok) { /* none of its own jobs is left below it */
+            put_back(w, job);
+            return FOUND_NONE;
+        }
+        batched_turn(w, job);
+        return FOUND_FOREIGN;
+    }
     if (!foreign_ok)
         return FOUND_NONE;
-    if (take_outside(w, job))
+    if (take_outside(w, -1, job) != TOOK_NONE)
         return FOUND_FOREIGN;
     if (pool->threads > 1 && steal(w, job))
         return FOUND_FOREIGN;
@@ -246,21 +328,35 @@ int rail__pool_wait(rail_pool *pool, struct latch *latch, const struct timespec 
 }
 
 /*
- * rail_join's second half, if no thief took it: pops this worker's deque
- * until the job owned by owner comes back (running, on the way, whatever the
- * first half pushed above it and left), or the deque is empty. 1 if the job
- * was found and has run.
+ * rail_join's second half, if no thief took b: pops this worker's deque
+ * until the job owned by owner comes back, running on the way whatever the
+ * first half pushed above it and left. The join's own job is run here as a
+ * plain call, as rayon runs its b inline: nobody else knows of it, so its
+ * latch is not touched and no frame is recorded (a pthread_exit() in it ends
+ * the joining job's frame, and nobody waits for the latch then). While the
+ * pool discards, it is dropped as any job would be.
  */
 int rail__worker_take_back(struct worker *w, const void *owner)
 {
     struct job job;
     while (rail__deque_pop(&w->deque, &job)) {
-        int mine = job.owner == owner;
-        worker_execute(w, &job);
-        if (mine)
-            return 1;
+        if (job.batched) { /* below the joins' jobs: a thief took this one's */
+            put_back(w, &job);
+            return TAKEN_BACK_NONE;
+        }
+        if (job.owner != owner) {
+            worker_execute(w, &job);
+            continue;
+        }
+        if (atomic_load_explicit(&w->pool->state, memory_order_relaxed) == POOL_DISCARDING) {
+            worker_execute(w, &job);
+            return TAKEN_BACK_LATCH;
+        }
+        job.fn(job.arg);
+        counter_add(&w->completed, 1);
+        return TAKEN_BACK_INLINE;
     }
-    return 0;
+    return TAKEN_BACK_NONE;
 }
 
 static void name_thread(const rail_pool *pool, unsigned index)
@@ -286,7 +382,7 @@ static void *worker_main(void *arg)
         w->has_predecessor = 0;
         pthread_mutex_unlock(&pool->lock);
     }
-    self = w;
+    rail__self = w;
     pthread_setspecific(exit_key, w);
     name_thread(pool, w->index);
     if (pool->opts.on_worker_start != NULL)
@@ -302,7 +398,7 @@ static void *worker_main(void *arg)
     pthread_setspecific(exit_key, NULL);
     if (pool->opts.on_worker_stop != NULL)
         pool->opts.on_worker_stop(w->index, pool->opts.ctx);
-    self = NULL;
+    rail__self = NULL;
     return NULL;
 }
 
@@ -357,7 +453,7 @@ static void worker_ended(void *arg)
     /* With no replacement, no worker may be left to tell idle waiters. */
     pthread_cond_broadcast(&pool->idle_cond);
     pthread_mutex_unlock(&pool->lock);
-    self = NULL;
+    rail__self = NULL;
 }
 
 /* Refills slots left empty when a replacement thread could not be created. */

@@ -68,10 +68,48 @@ static void child_gets_echild_and_parent_goes_on(void **state)
     rail_pool_destroy(pool);
 }
 
+struct forking_job {
+    rail_pool *pool;
+    int child_status;
+};
+
+/* A job that forks: its thread is the child's only one, and no worker there. */
+static void fork_in_job(void *arg)
+{
+    struct forking_job *fj = arg;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        atomic_uint n = 0;
+        int bad = rail_join(fj->pool, count_job, &n, count_job, &n) != ECHILD;
+        bad += rail_submit(fj->pool, count_job, &n) != ECHILD;
+        bad += rail_worker_index() != -1;
+        _exit(bad + (atomic_load(&n) != 0));
+    }
+    int status = -1;
+    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+        fj->child_status = WEXITSTATUS(status);
+}
+
+/* rail_join from a worker checks no fork generation: a fork from a job must
+ * leave the child's thread no worker (it ran both halves on the parent's
+ * deque copy before). */
+static void fork_from_a_job_leaves_no_worker_in_the_child(void **state)
+{
+    (void)state;
+    rail_pool *pool = make_pool(1, 0);
+    struct forking_job fj = {pool, -1};
+    assert_int_equal(rail_submit(pool, fork_in_job, &fj), 0);
+    assert_int_equal(rail_wait_idle(pool, NULL), 0);
+    assert_int_equal(fj.child_status, 0);
+    rail_pool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(child_gets_echild_and_parent_goes_on),
+        cmocka_unit_test(fork_from_a_job_leaves_no_worker_in_the_child),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,22 @@ static void fifo_across_segments_single_thread(void **state)
         assert_int_equal(rail__overflow_length(&q), n - i - 1);
     }
     assert_int_equal(rail__overflow_pop(&q, &job), 0);
+    /* Batches: in order, never past a segment's end or the tail. */
+    for (uintptr_t i = 0; i < n; i++)
+        assert_int_equal(rail__overflow_push(&q, &(struct job){.arg = (void *)i}), 0);
+    struct job batch[10];
+    uintptr_t expect = 0;
+    size_t got;
+    while ((got = rail__overflow_pop_batch(&q, batch, 10)) != 0) {
+        assert_true(got <= 10);
+        for (size_t k = 0; k < got; k++)
+            assert_int_equal((uintptr_t)batch[k].arg, expect++);
+        /* a batch ends at a segment end (every 511 slots; the first fill
+         * used n of them) or at the tail */
+        assert_true(got == 10 || (n + expect) % 511 == 0 || expect == n);
+        assert_int_equal(rail__overflow_length(&q), n - expect);
+    }
+    assert_int_equal(expect, n);
     /* Refilled after emptying, and freed with jobs left in it. */
     for (uintptr_t i = 0; i < 600; i++)
         assert_int_equal(rail__overflow_push(&q, &(struct job){.arg = (void *)i}), 0);
@@ -72,19 +88,40 @@ static void *produce(void *arg)
     return NULL;
 }
 
+struct consumer {
+    struct shared *s;
+    size_t batch; /* 1: rail__overflow_pop(); more: rail__overflow_pop_batch() */
+};
+
+static size_t pop_some(struct consumer *c, struct job *jobs)
+{
+    if (c->batch == 1)
+        return (size_t)rail__overflow_pop(&c->s->q, jobs);
+    size_t n = rail__overflow_pop_batch(&c->s->q, jobs, c->batch);
+    if (n > c->batch)
+        atomic_fetch_add(&c->s->duplicates, 1); /* more than asked for */
+    return n;
+}
+
 static void *consume(void *arg)
 {
-    struct shared *s = arg;
+    struct consumer *c = arg;
+    struct shared *s = c->s;
     long last[PRODUCERS];
     for (int i = 0; i < PRODUCERS; i++)
         last[i] = -1;
     unsigned total = s->n * PRODUCERS;
+    struct job jobs[16];
+    size_t n = 0, next = 0;
     while (atomic_load(&s->popped) < total) {
-        struct job job;
-        if (!rail__overflow_pop(&s->q, &job)) {
-            sched_yield();
-            continue;
+        if (next == n) {
+            next = 0;
+            if ((n = pop_some(c, jobs)) == 0) {
+                sched_yield();
+                continue;
+            }
         }
+        struct job job = jobs[next++];
         uintptr_t v = (uintptr_t)job.arg;
         unsigned producer = (unsigned)(v >> 32), seq = (unsigned)(v & 0xffffffffu);
         if (producer >= PRODUCERS || seq >= s->n) {
@@ -109,8 +146,13 @@ static void concurrent_producers_and_consumers_account_for_every_item(void **sta
     assert_non_null(s.seen);
     pthread_t producers[PRODUCERS], consumers[CONSUMERS];
     struct producer p[PRODUCERS];
-    for (int i = 0; i < CONSUMERS; i++)
-        assert_int_equal(pthread_create(&consumers[i], NULL, consume, &s), 0);
+    /* One consumer pops one at a time, the others in batches (up to 7 and
+     * 16), which also end at segment ends. */
+    struct consumer c[CONSUMERS];
+    for (int i = 0; i < CONSUMERS; i++) {
+        c[i] = (struct consumer){&s, i == 0 ? 1 : i == 1 ? 7 : 16};
+        assert_int_equal(pthread_create(&consumers[i], NULL, consume, &c[i]), 0);
+    }
     for (int i = 0; i < PRODUCERS; i++) {
         p[i] = (struct producer){&s, (uintptr_t)i};
         assert_int_equal(pthread_create(&producers[i], NULL, produce, &p[i]), 0);

@@ -277,6 +277,55 @@ static void unknown_priority_is_einval(void **state)
     rail_pool_destroy(pool);
 }
 
+struct gated_entry {
+    struct entry entry;
+    struct gate *gate;
+};
+
+static void record_then_park(void *arg)
+{
+    struct gated_entry *g = arg;
+    record(&g->entry);
+    gate_job(g->gate);
+}
+
+/* An unbounded pool's worker claims several jobs of a level at once and
+ * keeps them on its deque; each still runs only in its level's turn. Urgent
+ * jobs that arrive while the batch's first runs come before the rest of
+ * it, all of them (the last batched job, put back while an urgent batch
+ * was claimed, once ran before that batch's tail). */
+static void batched_jobs_wait_their_turn(void **state)
+{
+    (void)state;
+    rail_pool *pool = make_pool(1, 0);
+    struct gate g0, g1;
+    park_worker(pool, &g0);
+    gate_init(&g1);
+    static struct log log;
+    atomic_store(&log.n, 0);
+    struct gated_entry first = {{&log, 10}, &g1};
+    struct entry low2 = {&log, 11}, high[3] = {{&log, 20}, {&log, 21}, {&log, 22}};
+    assert_int_equal(rail_submit_priority(pool, RAIL_PRIORITY_LOW, record_then_park, &first), 0);
+    assert_int_equal(rail_submit_priority(pool, RAIL_PRIORITY_LOW, record, &low2), 0);
+    gate_open(&g0); /* the worker claims both low jobs, runs the first */
+    gate_wait_arrived(&g1, 1);
+    rail_stats st;
+    rail_pool_stats(pool, &st);
+    assert_int_equal(st.queued, 1);                       /* the second low job, */
+    assert_int_equal(st.queued_at[RAIL_PRIORITY_LOW], 0); /* on the worker's deque */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rail_submit_priority(pool, RAIL_PRIORITY_HIGH, record, &high[i]), 0);
+    gate_open(&g1);
+    assert_int_equal(rail_wait_idle(pool, NULL), 0);
+    assert_int_equal(atomic_load(&log.n), 5);
+    const int expect[5] = {10, 20, 21, 22, 11};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(log.order[i], expect[i]);
+    rail_pool_destroy(pool);
+    gate_destroy(&g0);
+    gate_destroy(&g1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +336,7 @@ int main(void)
         cmocka_unit_test(shutdown_treats_every_level_alike),
         cmocka_unit_test(workers_submit_at_any_priority),
         cmocka_unit_test(unknown_priority_is_einval),
+        cmocka_unit_test(batched_jobs_wait_their_turn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
