@@ -121,7 +121,11 @@ static int wake_wanted(struct sleep *s)
  * read before it is exchanged: while a wake takes its tens of microseconds
  * to arrive, every submission finds it set, and a load of a set flag tells
  * as much as an exchange that leaves it set, without the locked RMW on a
- * line the workers write (a busy producer spent 8% of its time there). */
+ * line the workers write (a busy producer spent 8% of its time there).
+ * The caller must not be counted in sleepers: when the wake finds nobody
+ * the loop looks again while a sleeper is counted, and a worker counted
+ * there itself would only find itself, again and again (the re-check's
+ * find_work() therefore wakes nobody: worker.c's spread()). */
 void rail__sleep_wake_one(rail_pool *pool)
 {
     struct sleep *s = &pool->sleep;
@@ -197,7 +201,9 @@ int rail__sleep_idle(struct worker *w, struct job *job)
         if (rail__worker_find_work(w, job)) {
             atomic_fetch_sub_explicit(&s->sleepers, 1, memory_order_relaxed);
             /* As a searcher that finds a job does (stop_searching()): if
-             * more work waits for a sleeper and nobody searches, wake one.
+             * more work waits for a sleeper and nobody searches, wake one
+             * (only now, out of the sleepers: see rail__sleep_wake_one();
+             * this covers a batch the look left on the deque too).
              * Without it a burst could be left to sleepers: a searcher that
              * saw this worker's passing searching count did not think
              * itself the last, and woke nobody (test_pool hung so). */

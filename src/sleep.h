@@ -23,7 +23,8 @@ struct sleep {
  * RMW (a ring claim, a deque push, an overflow claim). */
 void rail__sleep_notify(rail_pool *pool);
 
-/* Wakes one sleeper unless a wake is on its way. */
+/* Wakes one sleeper unless a wake is on its way. Never from a worker
+ * counted in sleepers (its re-check): it would look for itself (sleep.c). */
 void rail__sleep_wake_one(rail_pool *pool);
 
 /* The same wake, for a job whose publisher will run it itself if nobody

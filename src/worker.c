@@ -108,6 +108,21 @@ static int may_batch(struct worker *w, unsigned l)
 }
 
 /*
+ * This worker left jobs on its deque that another may take (a batch's rest,
+ * a batched job put back): wake a sleeper for them, as a submission does.
+ * Not while it looks from the idle path: there sleep.c decides the wakes
+ * (a searcher's and the re-check's wake cover these jobs), and in the
+ * re-check this worker counts itself among the sleepers, so a wake of its
+ * own could only look for itself: rail__sleep_wake_one() woke nobody, saw a
+ * sleeper and work, and tried again, for good in a pool of one worker.
+ */
+static void spread(struct worker *w)
+{
+    if (!w->idle)
+        rail__sleep_notify(w->pool);
+}
+
+/*
  * Takes one job of level l, and in an unbounded pool, when batch_ok and
  * may_batch(), up to BATCH_MAX - 1 more with the same CAS, which go on this
  * worker's deque (marked batched), oldest on top of the owner's end: it runs
@@ -139,7 +154,7 @@ static int level_pop(struct worker *w, unsigned l, int batch_ok, struct job *job
         for (size_t i = 1; i < n; i++)
             batch[i].batched = 1;
         rail__deque_push_many(&w->deque, batch + 1, (int64_t)n - 1);
-        rail__sleep_notify(pool); /* a sleeper may steal them */
+        spread(w); /* a sleeper may steal them */
     }
     return 1;
 }
@@ -197,7 +212,7 @@ static int take_outside(struct worker *w, int held, struct job *job)
 static void put_back(struct worker *w, const struct job *job)
 {
     rail__deque_push(&w->deque, job); /* it was just popped: no growth, no ENOMEM */
-    rail__sleep_notify(w->pool);
+    spread(w);
 }
 
 /* A batched job popped from the deque runs if its level's turn has come
@@ -237,10 +252,14 @@ static int find_work(struct worker *w, struct job *job, int foreign_ok)
     return FOUND_NONE;
 }
 
-/* For the idle path (sleep.c): 1 with a job from anywhere. */
+/* For the idle path (sleep.c): 1 with a job from anywhere. Jobs it spreads
+ * on the way wake nobody: the caller decides (spread()). */
 int rail__worker_find_work(struct worker *w, struct job *job)
 {
-    return find_work(w, job, 1) != FOUND_NONE;
+    w->idle = 1;
+    int found = find_work(w, job, 1) != FOUND_NONE;
+    w->idle = 0;
+    return found;
 }
 
 /* Tells a job's owner it is over. */

@@ -30,6 +30,8 @@ struct worker {
     unsigned victim;                  /* where to start stealing next */
     unsigned passed[RAIL_PRIORITIES]; /* takes of more urgent levels while
                                          this one waited (see take_outside()) */
+    unsigned char idle;               /* looking from rail__sleep_idle(): its
+                                         wakes are sleep.c's (see spread()) */
 
     /* The slot; guarded by pool->lock. */
     rail_pool *pool;
