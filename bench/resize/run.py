@@ -348,10 +348,9 @@ def report(results, quality, slow, args, versions):
               "load disturbs least; img/s and latency move with whatever else runs. The floor's peak "
               "RSS includes its inputs, all held in memory."]
     if "avif" in args.workloads:
-        lines += ["", "AVIF: both at the same effort and q, but not the same chroma: sharp writes AVIF "
-                  "4:4:4 by default (`heifChromaSubsampling`), rail-server 4:2:0 (libvips' default "
-                  "below q90), so sharp's encoder has more to do and its PSNR is not directly "
-                  "comparable."]
+        lines += ["", "AVIF: both at the same effort and q, and both 4:4:4 (sharp's default "
+                  "`chromaSubsampling`; rail-server sets it: libvips' own 4:2:0 below q90 gave a "
+                  "lower PSNR)."]
     if quality:
         same = all(q.get("post_equals_get") for q in quality.values())
         lines += ["", f"rail's POST answers were {'byte-identical to' if same else '**not** identical to'} "
