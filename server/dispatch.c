@@ -109,12 +109,13 @@ static bool handle(struct exchange *ex)
     return true;
 }
 
-/* 503 with Retry-After, on a worker. */
-static void refuse(struct exchange *ex)
+/* 503 with Retry-After for work the server has no room for, counted;
+ * on the loop or a worker. */
+static void refuse(struct server *srv, struct response *resp)
 {
-    atomic_fetch_add_explicit(&ex->loop->srv->metrics.overloaded, 1, memory_order_relaxed);
-    response_header(&ex->resp, "Retry-After", "1");
-    response_error(&ex->resp, 503);
+    atomic_fetch_add_explicit(&srv->metrics.overloaded, 1, memory_order_relaxed);
+    response_header(resp, "Retry-After", "1");
+    response_error(resp, 503);
 }
 
 /* A slow exchange, then every one that waits in the lane, on this worker:
@@ -164,7 +165,7 @@ static void run(void *arg)
     case LANE_WAIT:
         return;
     case LANE_FULL:
-        refuse(ex);
+        refuse(ex->loop->srv, &ex->resp);
         complete(ex);
         return;
     }
@@ -175,14 +176,12 @@ static void run(void *arg)
 /* 503 with Retry-After, at once, from the loop. */
 static void overloaded(struct conn *c, struct exchange *ex)
 {
-    atomic_fetch_add_explicit(&c->loop->srv->metrics.overloaded, 1, memory_order_relaxed);
     c->inflight = NULL;
     struct request *req = ex->req;
     uint64_t received = ex->received_ns;
     free(ex);
     struct response resp = {0};
-    response_header(&resp, "Retry-After", "1");
-    response_error(&resp, 503);
+    refuse(c->loop->srv, &resp);
     conn_answer(c, req, &resp, received);
 }
 
