@@ -18,7 +18,8 @@ each system, the order rotating between repetitions. Reported: img/s (median, mi
 p50/p95/p99 (median over repetitions), peak RSS (VmHWM, reset before each cell through
 /proc/PID/clear_refs), and per workload the PSNR of each system's output against a full-decode
 lanczos3 reference (bench/resize/quality.c). A last measurement runs the 2.8 MP workload alone
-and then beside a stream of progressive 12 MP JPEGs (the slow inputs), for each server.
+and then beside 1, 2 and 4 connections of progressive 12 MP JPEGs (the slow inputs), for each
+server, into a section of its own (--slow-only runs just that one).
 
 Memory (--memory). For each allocator option, a fresh rail-server receives the mixed requests
 (the four workloads, GET and POST, random sizes; seeded, the same sequence every time) from two
@@ -48,6 +49,8 @@ BEGIN = "<!-- bench-resize:begin -->"
 END = "<!-- bench-resize:end -->"
 MEM_BEGIN = "<!-- bench-resize-memory:begin -->"
 MEM_END = "<!-- bench-resize-memory:end -->"
+SLOW_BEGIN = "<!-- bench-resize-slow:begin -->"
+SLOW_END = "<!-- bench-resize-slow:end -->"
 
 # key, input set, extension, query, label, target ratio rail GET / sharp (issue 10)
 WORKLOADS = [
@@ -232,28 +235,55 @@ def measure_quality(quality_bin, ports, images, workloads, tmp, count=4):
 
 # ---------------------------------------------------------------- slow inputs
 
-def slow_inputs(ports, images, tmp, duration):
-    """p95 of the 2.8 MP workload at 2 connections, alone and beside 1 connection of progressive
-    12 MP JPEGs, per server."""
+def slow_inputs(ports, images, tmp, duration, streams):
+    """The 2.8 MP workload at 2 connections, alone and then beside each count in `streams` of
+    connections sending progressive 12 MP JPEGs, per server. Alternates servers per step, so
+    both see the same machine. Returns {system: [(n_streams, normal, progressive), ...]}."""
     wl = WL["jpeg3"]
     prog = ("prog", "prog", "jpg", WL["jpeg12"][3])
-    res = {}
-    for system in ("rail GET", "sharp"):
-        port = ports[system]
-        normal = request_list(tmp, images, wl, system)
-        slow = request_list(tmp, images, prog, system)
-        alone = run_wrk(port, 2, duration, normal)
-        box = {}
-        t = threading.Thread(target=lambda: box.update(run_wrk(port, 1, duration + 2, slow)))
-        t.start()
-        time.sleep(1)
-        mixed = run_wrk(port, 2, duration, normal)
-        t.join()
-        res[system] = (alone, mixed, box)
-        print(f"slow inputs {system:9} alone p95 {alone['p95']:.1f} ms {alone['ips']:.1f} img/s; "
-              f"beside progressive p95 {mixed['p95']:.1f} ms {mixed['ips']:.1f} img/s "
-              f"(progressive {box.get('ips', 0):.2f} img/s)", flush=True)
+    res = {"rail GET": [], "sharp": []}
+    for n in [0] + streams:
+        for system in res:
+            port = ports[system]
+            normal = request_list(tmp, images, wl, system)
+            box = {}
+            t = None
+            if n:
+                slow = request_list(tmp, images, prog, system)
+                t = threading.Thread(target=lambda: box.update(run_wrk(port, n, duration + 2, slow)))
+                t.start()
+                time.sleep(1)
+            mixed = run_wrk(port, 2, duration, normal)
+            if t:
+                t.join()
+            res[system].append((n, mixed, box))
+            print(f"slow inputs {system:9} beside {n} progressive connection(s): p95 {mixed['p95']:.1f} ms "
+                  f"p99 {mixed['p99']:.1f} ms {mixed['ips']:.1f} img/s (progressive {box.get('ips', 0):.2f} "
+                  "img/s)", flush=True)
     return res
+
+
+def slow_report(slow, args):
+    lines = [SLOW_BEGIN, "## /resize: slow inputs beside quick ones", "",
+             (f"`python3 bench/resize/run.py --slow-only --slow-streams {args.slow_streams} "
+              f"--duration {args.duration}`" if args.slow_only else "`make bench-resize`") + ", " +
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+             "the 2.8 MP workload (fit 512, GET) at 2 connections, alone and then beside 1, 2, … "
+             "more connections that send progressive 12 MP JPEGs → 800 px (they decode whole: "
+             "rail-server's *heavy* inputs). rail-server `--threads 2`: its slow lane runs at most "
+             "one heavy resize at a time and keeps the other worker for quick ones; sharp "
+             "(`UV_THREADPOOL_SIZE=2`) has no such lane. One run per cell.", "",
+             "| server | progressive connections | 2.8 MP img/s | p50 ms | p95 ms | p99 ms "
+             "| progressive img/s |", "|---|---|---|---|---|---|---|"]
+    for system, rows in slow.items():
+        for n, mixed, prog in rows:
+            lines.append(f"| {system} | {n} | {mixed['ips']:.1f} | {mixed['p50']:.1f} | "
+                         f"{mixed['p95']:.1f} | {mixed['p99']:.1f} | "
+                         f"{prog['ips']:.2f} |" if n else
+                         f"| {system} | 0 (alone) | {mixed['ips']:.1f} | {mixed['p50']:.1f} | "
+                         f"{mixed['p95']:.1f} | {mixed['p99']:.1f} | – |")
+    lines.append(SLOW_END)
+    return lines
 
 
 # ---------------------------------------------------------------- report
@@ -281,7 +311,7 @@ def cpu_name():
         return ""
 
 
-def report(results, quality, slow, args, versions):
+def report(results, quality, args, versions):
     lines = [BEGIN, "## /resize against sharp and the in-process libvips floor", ""]
     smoke = args.reps < 3 or args.duration < 15
     cmd = (f"python3 bench/resize/run.py --reps {args.reps} --duration {args.duration} "
@@ -355,14 +385,6 @@ def report(results, quality, slow, args, versions):
         same = all(q.get("post_equals_get") for q in quality.values())
         lines += ["", f"rail's POST answers were {'byte-identical to' if same else '**not** identical to'} "
                   "its GET answers for the same inputs."]
-    if slow:
-        lines += ["", "Slow inputs: the 2.8 MP workload at 2 connections alone, then with one more "
-                  "connection sending progressive 12 MP JPEGs → 800 px (they decode whole):", "",
-                  "| server | alone img/s | alone p95 ms | beside progressive img/s | beside p95 ms "
-                  "| progressive img/s |", "|---|---|---|---|---|---|"]
-        for system, (alone, mixed, prog) in slow.items():
-            lines.append(f"| {system} | {alone['ips']:.1f} | {alone['p95']:.1f} | {mixed['ips']:.1f} "
-                         f"| {mixed['p95']:.1f} | {prog.get('ips', 0):.2f} |")
     if args.chart:
         lines += ["", f"![/resize img/s at 2 connections]({os.path.basename(args.chart)})"]
     lines.append(END)
@@ -584,6 +606,9 @@ def main():
     ap.add_argument("--avif-effort", type=int, default=rail_avif_effort(),
                     help="sharp's AVIF effort (default: rail-server's, AVIF_EFFORT in server/resize.c)")
     ap.add_argument("--no-slow", action="store_true", help="skip the slow-input measurement")
+    ap.add_argument("--slow-only", action="store_true", help="only the slow-input measurement")
+    ap.add_argument("--slow-streams", default="1,2,4",
+                    help="progressive connections beside the quick ones, one measurement each")
     ap.add_argument("--out")
     ap.add_argument("--chart")
     ap.add_argument("--memory", action="store_true")
@@ -611,7 +636,7 @@ def main():
         pids = {"rail GET": rail.pid, "rail POST": rail.pid, "sharp": sharp.pid}
         for system in HTTP_SYSTEMS:
             warm(ports[system], args.images, system)
-        for rep in range(args.reps):
+        for rep in range(0 if args.slow_only else args.reps):
             for key in args.workloads:
                 wl = WL[key]
                 order = SYSTEMS[rep % len(SYSTEMS):] + SYSTEMS[:rep % len(SYSTEMS)]
@@ -637,20 +662,30 @@ def main():
                               f"p99 {r['p99']:.1f} ms  CPU {r['cpu'] or 0:.1f} ms/img  peak RSS {r['rss']:.0f} MB  "
                               f"errors {r['errors']}",
                               flush=True)
-        quality = measure_quality(quality_bin, ports, args.images, args.workloads, tmp)
+        if not args.slow_only:
+            quality = measure_quality(quality_bin, ports, args.images, args.workloads, tmp)
         for key, q in quality.items():
             print(f"quality {key:7} PSNR rail {q['rail GET']:.2f} dB, sharp {q['sharp']:.2f} dB, "
                   f"POST == GET bytes: {q['post_equals_get']}", flush=True)
         if not args.no_slow:
-            slow = slow_inputs(ports, args.images, tmp, args.duration)
+            streams = [int(n) for n in args.slow_streams.split(",")]
+            slow = slow_inputs(ports, args.images, tmp, args.duration, streams)
         versions = versions_line(rail_bin)
     finally:
         stop(rail)
         stop(sharp)
+    if slow:
+        lines = slow_report(slow, args)
+        print("\n".join(lines))
+        if args.out:
+            write_section(args.out, lines, SLOW_BEGIN, SLOW_END)
+    if args.slow_only:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     if args.chart:
         chart(results, args, tmp)
     shutil.rmtree(tmp, ignore_errors=True)
-    lines = report(results, quality, slow, args, versions)
+    lines = report(results, quality, args, versions)
     print("\n".join(lines))
     if args.out:
         write_section(args.out, lines, BEGIN, END)
