@@ -36,8 +36,8 @@ CASES = [
     ("producers", 2, 1, "mjobs_per_s", "Mjobs/s", False),
     ("producers", 2, 2, "mjobs_per_s", "Mjobs/s", False),
     ("producers", 2, 4, "mjobs_per_s", "Mjobs/s", False),
-    ("priority", 2, 400, "p50_ns", "ns", True),
-    ("priority", 2, 400, "p99_ns", "ns", True),
+    ("priority", 2, 1200, "p50_ns", "ns", True),
+    ("priority", 2, 1200, "p99_ns", "ns", True),
 ]
 
 LABELS = {
