@@ -3,8 +3,9 @@
  * with pthread_exit(). The join's state (b's latch) lives in the joining
  * frame, on that thread's stack; b waits on the worker's deque, which the
  * replacement thread inherits. The stack is gone with the thread (glibc keeps
- * it mapped for reuse by the next thread), so the replacement must neither
- * run b nor complete it into that memory.
+ * it for the next thread it starts, most of its pages given back), so the
+ * replacement must neither run b nor complete it into that memory. The
+ * second test does the same for a group on the ended thread's stack.
  *
  * With one worker nobody steals: every b is still on the deque when its
  * thread ends. The ended thread's stack is copied once the replacement has
