@@ -289,6 +289,18 @@ void rail_group_destroy(rail_group *group);
  * must not wait for b: b may start only after a returns (from a worker, an
  * idle worker is woken to take b, but one just falling asleep may miss it).
  *
+ * pthread_exit() while joining: if a, or a job the caller runs while it
+ * waits for b, ends the caller's thread, the join never returns and its
+ * frame is gone. On a worker, a b that no other worker has taken yet is
+ * then dropped with the thread: it never runs (its arg most likely points
+ * into that frame), it counts as completed in rail_stats like the job the
+ * thread was in, and nobody is told. (From an outside thread, b stays
+ * queued and runs on a worker.) A b that another worker has already
+ * taken keeps running there, and its end is written into the gone frame:
+ * so in a pool of more than one worker, a must not end its thread while b
+ * may be running elsewhere. (A b that ends its own thread is EOWNERDEAD
+ * below.)
+ *
  * Errors: EINVAL     a NULL argument.
  *         ESHUTDOWN  an outside caller on a pool shutting down (nothing ran).
  *         ECANCELED  b was dropped by RAIL_DISCARD (a ran).

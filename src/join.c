@@ -47,6 +47,13 @@ static int offer_b(struct worker *w, const struct job *job)
     return 0;
 }
 
+/*
+ * The latch lives in this frame. If a (or a job run while waiting) ends the
+ * thread with pthread_exit(), the frame is gone: worker_ended() then drops
+ * b if it is still on the deque (drop_stack_owned() in worker.c), but a b
+ * that a thief took would complete into the gone frame, which rail_join's
+ * contract forbids.
+ */
 static int join_inside(rail_pool *pool, struct worker *w, rail_fn a, void *arg_a, rail_fn b,
                        void *arg_b)
 {

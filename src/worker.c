@@ -10,6 +10,7 @@
 #include "spin.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -435,19 +436,92 @@ int rail__worker_start_locked(rail_pool *pool, struct worker *w)
     return 0;
 }
 
+/* The calling thread's stack, [*lo, *hi). */
+static void own_stack(uintptr_t *lo, uintptr_t *hi)
+{
+    pthread_attr_t attr;
+    void *addr = NULL;
+    size_t size = 0;
+    /* glibc fails only on memory for a CPU set, which workers have none of. */
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) {
+        fprintf(stderr, "rail: cannot find the stack of a worker that ended in a job\n");
+        abort();
+    }
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    *lo = (uintptr_t)addr;
+    *hi = *lo + size;
+}
+
+static int on_stack(const void *p, uintptr_t lo, uintptr_t hi)
+{
+    return (uintptr_t)p >= lo && (uintptr_t)p < hi;
+}
+
+/*
+ * Takes off the deque of a thread that ends in a job every job whose owner
+ * lies on that thread's stack: a rail_join()'s b (its latch is in the
+ * joining frame), a parallel_for's helpers, the jobs of a group that lived
+ * there. pthread_exit() has unwound the frames they belong to, and the stack
+ * is reused by the next thread glibc starts, so running such a job, or
+ * finishing it into its owner, would write to memory that is no longer
+ * theirs. Each is dropped unrun and counted as completed, like the jobs the
+ * thread was inside; nobody is told, as its waiter is gone with the thread.
+ * The deque's other jobs stay, in order, for the replacement. The batched
+ * outside jobs at the bottom (see may_batch()) are not popped at all.
+ */
+static void drop_stack_owned(struct worker *w, uintptr_t lo, uintptr_t hi)
+{
+    struct job job, *kept = NULL;
+    size_t n = 0, cap = 0;
+    while (rail__deque_pop(&w->deque, &job)) {
+        if (job.batched) {
+            rail__deque_push(&w->deque, &job); /* just popped: no growth */
+            break;
+        }
+        if (on_stack(job.owner, lo, hi)) {
+            counter_add(&w->completed, 1);
+            continue;
+        }
+        if (n == cap) {
+            cap = cap != 0 ? cap * 2 : 16;
+            struct job *k = realloc(kept, cap * sizeof *k);
+            if (k == NULL) {
+                fprintf(stderr, "rail: out of memory keeping an ended worker's jobs\n");
+                abort();
+            }
+            kept = k;
+        }
+        kept[n++] = job;
+    }
+    if (n != 0) {
+        while (n > 0) /* the oldest first, so they pop in their old order */
+            rail__deque_push(&w->deque, &kept[--n]); /* popped: no growth */
+        spread(w);
+    }
+    free(kept);
+}
+
 /*
  * The destructor of exit_key: a job of this worker called pthread_exit().
  * Every job the thread was inside (several when it was helping in a wait)
- * is over with EOWNERDEAD. A new thread takes the slot, with its deque, and
- * joins this one. The jobs are counted over only after the new thread's id
- * is in the slot, all under pool->lock: a shutdown that sees the pool idle
- * takes that lock before it joins the slots, and so finds the new id.
+ * is over with EOWNERDEAD, told to its owner unless the owner was on this
+ * thread's stack (a group the thread itself waited for: that frame is gone,
+ * and the memory now holds this function's own frames). Jobs on the deque
+ * owned from that stack are dropped (drop_stack_owned()). A new thread
+ * takes the slot, with its deque, and joins this one. The jobs are counted
+ * over only after the new thread's id is in the slot, all under pool->lock:
+ * a shutdown that sees the pool idle takes that lock before it joins the
+ * slots, and so finds the new id.
  */
 static void worker_ended(void *arg)
 {
     struct worker *w = arg;
     rail_pool *pool = w->pool;
+    uintptr_t lo, hi;
 
+    own_stack(&lo, &hi);
+    drop_stack_owned(w, lo, hi);
     if (pool->opts.on_worker_stop != NULL)
         pool->opts.on_worker_stop(w->index, pool->opts.ctx);
 
@@ -466,7 +540,8 @@ static void worker_ended(void *arg)
     atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
     while (depth > 0) {
         struct frame *f = &w->frames[--depth];
-        finish(f->owner, f->kind, EOWNERDEAD);
+        if (!on_stack(f->owner, lo, hi))
+            finish(f->owner, f->kind, EOWNERDEAD);
         counter_add(&w->completed, 1);
     }
     /* With no replacement, no worker may be left to tell idle waiters. */
