@@ -19,8 +19,10 @@
  *    child releases the pool's memory without running or discarding jobs.
  *  - A job that calls pthread_exit() ends its worker thread; the pool starts
  *    a replacement (counted in rail_stats.workers_replaced) and the job
- *    counts as completed, with EOWNERDEAD reported to its group or future.
- *    Worker threads must not be cancelled with pthread_cancel().
+ *    counts as completed, with EOWNERDEAD reported to its group or future
+ *    (unless that group lived on the ended thread's own stack: its frame is
+ *    gone, and nothing is written there; see rail_join() for its b). Worker
+ *    threads must not be cancelled with pthread_cancel().
  */
 #ifndef RAIL_H
 #define RAIL_H
