@@ -68,7 +68,20 @@ static void on_signal(uv_signal_t *handle, int signum)
  * 138 MB with two arenas; 15 and 40 MB with two arenas and malloc_trim when
  * idle). So: two arenas unless MALLOC_ARENA_MAX says otherwise, and once a
  * second, if the pool finished work since the last look and is idle now,
- * malloc_trim(0) hands the free pages back. */
+ * malloc_trim(0) hands the free pages back.
+ *
+ * Under load, nothing goes back: glibc's own thresholds move with the
+ * sizes it last saw freed, and a server that has served other sizes then
+ * maps, unmaps and trims its heap on almost every large block, each page
+ * faulted in again (an AVIF resize after the other workloads: 2,900 page
+ * faults and 330 ms of CPU per image, against 86 and 242 with the fixed
+ * thresholds below; docs/BENCHMARKS.md). So blocks up to 32 MiB come from
+ * the heap, and its top is cut only when 64 MiB are free; the idle trim
+ * still returns it all. MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_
+ * override. */
+
+#define MMAP_THRESHOLD (32u << 20) /* glibc's largest on 64-bit */
+#define TRIM_THRESHOLD (64u << 20)
 
 #define TRIM_EVERY_MS 1000
 
@@ -87,6 +100,10 @@ static void memory_policy(void)
 {
     if (!getenv("MALLOC_ARENA_MAX"))
         mallopt(M_ARENA_MAX, 2);
+    if (!getenv("MALLOC_MMAP_THRESHOLD_"))
+        mallopt(M_MMAP_THRESHOLD, (int)MMAP_THRESHOLD);
+    if (!getenv("MALLOC_TRIM_THRESHOLD_"))
+        mallopt(M_TRIM_THRESHOLD, (int)TRIM_THRESHOLD);
 }
 
 /* ---- start ---- */
